@@ -1,0 +1,194 @@
+"""Profiles: what a run touches, the objectives it is measured against, and its safety rails.
+
+A profile is a TOML file. The local profile is built in; a live profile is written by the
+user and validated here, so a typo or a missing endpoint is one clear line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from drtests.errors import ProfileError
+
+EnvironmentKind = Literal["local", "containers", "live"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objective(_Strict):
+    """Recovery objectives for one procedure, in seconds."""
+
+    rto_seconds: float = Field(gt=0)
+    rpo_seconds: float = Field(ge=0)
+
+
+class PostgresTarget(_Strict):
+    """A PostgreSQL database the suite reads, faults and restores (live mode)."""
+
+    dsn: SecretStr
+
+    @field_validator("dsn")
+    @classmethod
+    def _is_postgres_uri(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URI")
+        return value
+
+
+class S3Target(_Strict):
+    """An S3-compatible endpoint (AWS, MinIO, moto)."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class Buckets(_Strict):
+    data: tuple[str, ...] = ("spark-data", "spark-output-data")
+    backups: str = "spark-backups"
+    dr_suffix: str = "-dr"
+
+
+class MetastoreSettings(_Strict):
+    database: str = "metastore"
+    location_allow_list: tuple[str, ...] = ("s3a://",)
+    backup_prefix: str = "hive-metastore/"
+
+
+class Services(_Strict):
+    """Workload names from the runbooks; the local platform runs processes under these names."""
+
+    namespace: str = "spark-operations"
+    metastore: str = "spark-hive-metastore"
+    metastore_dependents: tuple[str, ...] = ("spark-history-server", "jupyter-connect")
+    ready_timeout_seconds: float = Field(default=300, gt=0)
+
+
+class Safety(_Strict):
+    """Destructive actions need the target on ``allow_list`` and ``--dr-allow-destructive``."""
+
+    allow_list: tuple[str, ...] = ()
+    production: bool = False
+
+
+class SeedSettings(_Strict):
+    databases: int = Field(default=3, ge=1)
+    tables_per_database: int = Field(default=4, ge=2)
+    partitions_per_table: int = Field(default=24, ge=1)
+    write_objects: bool = True
+
+
+class Profile(_Strict):
+    name: str
+    environment: EnvironmentKind = "local"
+    operator: str | None = None
+    objectives: dict[str, Objective] = Field(default_factory=dict)
+    postgres: dict[str, PostgresTarget] = Field(default_factory=dict)
+    s3: dict[str, S3Target] = Field(default_factory=dict)
+    buckets: Buckets = Buckets()
+    metastore: MetastoreSettings = MetastoreSettings()
+    services: Services = Services()
+    safety: Safety = Safety()
+    seed: SeedSettings = SeedSettings()
+    state_dir: Path = Path(".drtests")
+
+    def objective(self, procedure: str) -> Objective:
+        try:
+            return self.objectives[procedure]
+        except KeyError:
+            raise ProfileError(
+                f"profile {self.name!r} has no objective for procedure {procedure!r}: "
+                f"add [objectives.{procedure}] with rto_seconds and rpo_seconds"
+            ) from None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the profile as loaded, secrets included only as their hashes."""
+        data = self.model_dump(mode="json")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the profile, for redaction of outputs."""
+        found: list[str] = []
+        for pg in self.postgres.values():
+            found.append(pg.dsn.get_secret_value())
+            password = _password_of(pg.dsn.get_secret_value())
+            if password:
+                found.append(password)
+        for s3 in self.s3.values():
+            for secret in (s3.access_key_id, s3.secret_access_key):
+                if secret is not None:
+                    found.append(secret.get_secret_value())
+        return [s for s in found if s]
+
+
+def _password_of(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(dsn).password
+    except ValueError:
+        return None
+
+
+# Objectives from the runbooks: HMS full restore "15-30 minutes", RPO "1 hour".
+DEFAULT_OBJECTIVES = {
+    "hms_full_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+}
+
+
+def local_profile() -> Profile:
+    """The built-in profile of the embedded environment."""
+    return Profile(name="local", environment="local", objectives=dict(DEFAULT_OBJECTIVES))
+
+
+def load_profile(path: Path | None, environment: EnvironmentKind | None = None) -> Profile:
+    """Load and validate a profile file, or return the built-in local profile."""
+    if path is None:
+        profile = local_profile()
+    else:
+        profile = _read_profile_file(path)
+    if environment is not None and environment != profile.environment:
+        profile = profile.model_copy(update={"environment": environment})
+    if profile.environment == "live":
+        _require_live_targets(profile)
+    return profile
+
+
+def _read_profile_file(path: Path) -> Profile:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"profile {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profile {path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {path}: not valid TOML ({exc})") from None
+    raw.setdefault("name", path.stem)
+    objectives = {k: v.model_dump() for k, v in DEFAULT_OBJECTIVES.items()}
+    objectives.update(raw.get("objectives", {}))
+    raw["objectives"] = objectives
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ProfileError(f"profile {path}: {where}: {first['msg']}{more}") from None
+
+
+def _require_live_targets(profile: Profile) -> None:
+    if "metastore" not in profile.postgres:
+        raise ProfileError(
+            f"profile {profile.name!r}: live mode needs [postgres.metastore] dsn = 'postgresql://…'"
+        )
+    if "primary" not in profile.s3:
+        raise ProfileError(f"profile {profile.name!r}: live mode needs [s3.primary]")

@@ -1,0 +1,1 @@
+"""The Hive Metastore's PostgreSQL database: schema, seed, checks."""

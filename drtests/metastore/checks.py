@@ -1,0 +1,446 @@
+"""Named, set-based consistency checks of a Hive Metastore database.
+
+These are the Hive Metastore runbook's detection and verification queries, corrected for the
+real schema (quoted upper-case identifiers, LEFT JOINs, NULL-safe predicates), plus what
+``schematool -validate`` checks and the S3 path consistency check in both directions. Each
+check names its findings, like pgBackRest's ``verify`` names each bad file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
+
+from drtests.metastore.schema import (
+    REQUIRED_TABLES,
+    SEQUENCE_CLASSES,
+    SEQUENCE_PREFIX,
+    SUPPORTED_VERSIONS,
+)
+from drtests.objectstore import split_uri
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    severity: Severity
+    subject: str
+    detail: str
+
+
+@dataclass
+class CheckResult:
+    name: str
+    description: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not any(f.severity == "error" for f in self.findings)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    conn: psycopg.Connection[Any]
+    location_allow_list: tuple[str, ...] = ("s3a://",)
+    expected_tables: dict[str, int] | None = None
+    s3: S3Client | None = None
+
+
+CheckFn = Callable[[CheckContext], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    run: CheckFn
+    needs_s3: bool = False
+
+
+NOT_VIEW = "coalesce(t.\"TBL_TYPE\", '') <> 'VIRTUAL_VIEW'"
+QUALIFIED = "coalesce(d.\"NAME\", '<db ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') || '.' || t.\"TBL_NAME\""  # noqa: E501
+
+
+def _rows(ctx: CheckContext, query: str, params: Iterable[Any] | None = None) -> list[Any]:
+    return ctx.conn.execute(query.encode(), params).fetchall()  # type: ignore[arg-type]
+
+
+def metastore_accessible(ctx: CheckContext) -> list[Finding]:
+    """SHOW DATABASES: the metastore answers and holds at least one database."""
+    names = _rows(ctx, 'SELECT "NAME" FROM "DBS" ORDER BY 1')
+    if not names:
+        return [Finding("metastore_accessible", "error", "DBS", "no databases")]
+    return []
+
+
+def required_tables_present(ctx: CheckContext) -> list[Finding]:
+    missing = _rows(
+        ctx, "SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(quote_ident(t)) IS NULL",
+        (list(REQUIRED_TABLES),),
+    )  # fmt: skip
+    return [Finding("required_tables_present", "error", r[0], "table missing") for r in missing]
+
+
+def version_row(ctx: CheckContext) -> list[Finding]:
+    """schematool: exactly one VERSION row, of a schema version this suite understands."""
+    rows = _rows(ctx, 'SELECT "SCHEMA_VERSION" FROM "VERSION"')
+    if len(rows) != 1:
+        return [Finding("version_row", "error", "VERSION", f"{len(rows)} rows, expected 1")]
+    if rows[0][0] not in SUPPORTED_VERSIONS:
+        return [Finding("version_row", "error", "VERSION", f"unsupported version {rows[0][0]}")]
+    return []
+
+
+def table_count_per_database(ctx: CheckContext) -> list[Finding]:
+    """Tables per database (LEFT JOIN, so empty databases show) against the expected counts."""
+    counts = dict(
+        _rows(
+            ctx,
+            'SELECT d."NAME", count(t."TBL_ID") FROM "DBS" d '
+            'LEFT JOIN "TBLS" t ON t."DB_ID" = d."DB_ID" GROUP BY d."NAME"',
+        )
+    )
+    if ctx.expected_tables is None:
+        return []
+    findings = []
+    for db_name, expected in sorted(ctx.expected_tables.items()):
+        actual = counts.get(db_name)
+        if actual is None:
+            findings.append(Finding("table_count_per_database", "error", db_name, "database missing"))
+        elif actual != expected:
+            findings.append(Finding("table_count_per_database", "error", db_name,
+                                    f"{actual} tables, expected {expected}"))  # fmt: skip
+    for db_name in sorted(set(counts) - set(ctx.expected_tables)):
+        findings.append(Finding("table_count_per_database", "warning", db_name, "unexpected database"))
+    return findings
+
+
+def partitioned_tables_without_partitions(ctx: CheckContext) -> list[Finding]:
+    """Informational: a new partitioned table may legitimately have none."""
+    rows = _rows(
+        ctx,
+        f'SELECT {QUALIFIED} FROM "TBLS" t LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        'WHERE EXISTS (SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID") '
+        'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" p WHERE p."TBL_ID" = t."TBL_ID") ORDER BY 1',
+    )
+    return [Finding("partitioned_tables_without_partitions", "info", r[0], "no partitions")
+            for r in rows]  # fmt: skip
+
+
+def invalid_storage_descriptors(ctx: CheckContext) -> list[Finding]:
+    """NULL or empty LOCATION on storage descriptors of non-view tables and of partitions."""
+    rows = _rows(
+        ctx,
+        f'SELECT {QUALIFIED}, s."SD_ID" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        f"WHERE {NOT_VIEW} AND coalesce(s.\"LOCATION\", '') = '' "
+        "UNION ALL "
+        f'SELECT {QUALIFIED} || \'/\' || coalesce(p."PART_NAME", \'?\'), s."SD_ID" '
+        'FROM "PARTITIONS" p JOIN "SDS" s ON s."SD_ID" = p."SD_ID" '
+        'LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        "WHERE coalesce(s.\"LOCATION\", '') = '' ORDER BY 1",
+    )
+    return [Finding("invalid_storage_descriptors", "error", str(r[0]),
+                    f"SD_ID {r[1]} has no location") for r in rows]  # fmt: skip
+
+
+def orphaned_partitions(ctx: CheckContext) -> list[Finding]:
+    """Partitions whose table is missing or whose TBL_ID is NULL."""
+    rows = _rows(
+        ctx,
+        'SELECT p."PART_ID", p."PART_NAME", p."TBL_ID" FROM "PARTITIONS" p '
+        'LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" WHERE t."TBL_ID" IS NULL ORDER BY 1',
+    )
+    return [Finding("orphaned_partitions", "error", f"PART_ID {r[0]} {r[1]}",
+                    f"table {r[2] if r[2] is not None else 'NULL'} does not exist")
+            for r in rows]  # fmt: skip
+
+
+def missing_storage_descriptors(ctx: CheckContext) -> list[Finding]:
+    """Non-view tables and partitions whose SD_ID is NULL or points nowhere (schematool)."""
+    rows = _rows(
+        ctx,
+        f'SELECT {QUALIFIED}, t."SD_ID" FROM "TBLS" t LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE s."SD_ID" IS NULL AND {NOT_VIEW} '
+        "UNION ALL "
+        'SELECT \'PART_ID \' || p."PART_ID" || \' \' || coalesce(p."PART_NAME", \'?\'), p."SD_ID" '
+        'FROM "PARTITIONS" p LEFT JOIN "SDS" s ON s."SD_ID" = p."SD_ID" WHERE s."SD_ID" IS NULL '
+        "ORDER BY 1",
+    )
+    return [Finding("missing_storage_descriptors", "error", str(r[0]),
+                    f"SD_ID {r[1] if r[1] is not None else 'NULL'} missing") for r in rows]  # fmt: skip
+
+
+# child table, child column, parent table, parent column: Hive's foreign keys.
+REFERENCES = (
+    ("DATABASE_PARAMS", "DB_ID", "DBS", "DB_ID"),
+    ("TBLS", "DB_ID", "DBS", "DB_ID"),
+    ("TABLE_PARAMS", "TBL_ID", "TBLS", "TBL_ID"),
+    ("PARTITION_KEYS", "TBL_ID", "TBLS", "TBL_ID"),
+    ("TAB_COL_STATS", "TBL_ID", "TBLS", "TBL_ID"),
+    ("PARTITION_KEY_VALS", "PART_ID", "PARTITIONS", "PART_ID"),
+    ("PARTITION_PARAMS", "PART_ID", "PARTITIONS", "PART_ID"),
+    ("PART_COL_STATS", "PART_ID", "PARTITIONS", "PART_ID"),
+    ("SDS", "CD_ID", "CDS", "CD_ID"),
+    ("SDS", "SERDE_ID", "SERDES", "SERDE_ID"),
+    ("COLUMNS_V2", "CD_ID", "CDS", "CD_ID"),
+    ("SERDE_PARAMS", "SERDE_ID", "SERDES", "SERDE_ID"),
+)
+
+
+def dangling_references(ctx: CheckContext) -> list[Finding]:
+    """Rows whose parent is gone: what bypassed foreign keys or a half-applied restore leave."""
+    present = {r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    parts = [
+        f"SELECT '{child}.{ccol} -> {parent}', count(*) FROM \"{child}\" c "
+        f'WHERE c."{ccol}" IS NOT NULL AND NOT EXISTS '
+        f'(SELECT 1 FROM "{parent}" p WHERE p."{pcol}" = c."{ccol}")'
+        for child, ccol, parent, pcol in REFERENCES
+        if child in present and parent in present
+    ]
+    if not parts:
+        return []
+    rows = _rows(ctx, " UNION ALL ".join(parts))
+    return [Finding("dangling_references", "error", r[0], f"{r[1]} rows reference nothing")
+            for r in rows if r[1]]  # fmt: skip
+
+
+def invalid_locations(ctx: CheckContext) -> list[Finding]:
+    """Locations outside the scheme/bucket allow-list; empty database locations."""
+    patterns = [p.replace("%", r"\%").replace("_", r"\_") + "%" for p in ctx.location_allow_list]
+    rows = _rows(
+        ctx,
+        "SELECT kind, subject, loc FROM ("
+        " SELECT 'database' AS kind, d.\"NAME\" AS subject, d.\"DB_LOCATION_URI\" AS loc FROM \"DBS\" d"
+        f" UNION ALL SELECT 'table', {QUALIFIED}, s.\"LOCATION\" FROM \"TBLS\" t"
+        '  JOIN "SDS" s ON s."SD_ID" = t."SD_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"'
+        f"  WHERE {NOT_VIEW}"
+        f" UNION ALL SELECT 'partition', {QUALIFIED} || '/' || p.\"PART_NAME\", s.\"LOCATION\""
+        '  FROM "PARTITIONS" p JOIN "SDS" s ON s."SD_ID" = p."SD_ID"'
+        '  LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"'
+        ") x WHERE (kind = 'database' AND coalesce(loc, '') = '')"
+        " OR (coalesce(loc, '') <> '' AND NOT (loc LIKE ANY(%s))) ORDER BY 1, 2",
+        (patterns,),
+    )
+    return [Finding("invalid_locations", "error", f"{r[0]} {r[1]}",
+                    f"location {r[2]!r} not on allow-list {list(ctx.location_allow_list)}")
+            for r in rows]  # fmt: skip
+
+
+def sequence_counters(ctx: CheckContext) -> list[Finding]:
+    """SEQUENCE_TABLE NEXT_VAL above MAX(id) per model class; NOTIFICATION_SEQUENCE too."""
+    present = {r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    parts = [
+        f"SELECT '{SEQUENCE_PREFIX}{model}' AS seq, (SELECT max(\"{column}\") FROM \"{table}\") AS mx"
+        for model, (table, column) in SEQUENCE_CLASSES.items()
+        if table in present
+    ]
+    rows = _rows(
+        ctx,
+        f"SELECT m.seq, m.mx, s.\"NEXT_VAL\" FROM ({' UNION ALL '.join(parts)}) m "
+        'LEFT JOIN "SEQUENCE_TABLE" s ON s."SEQUENCE_NAME" = m.seq '
+        'WHERE m.mx IS NOT NULL AND (s."NEXT_VAL" IS NULL OR s."NEXT_VAL" <= m.mx) ORDER BY 1',
+    )
+    findings = [Finding("sequence_counters", "error", r[0].removeprefix(SEQUENCE_PREFIX),
+                        f"NEXT_VAL {r[2]} not above max id {r[1]}: next insert collides")
+                for r in rows]  # fmt: skip
+    if "NOTIFICATION_LOG" in present and "NOTIFICATION_SEQUENCE" in present:
+        notif = _rows(
+            ctx,
+            'SELECT s."NEXT_EVENT_ID", (SELECT max("EVENT_ID") FROM "NOTIFICATION_LOG") '
+            'FROM "NOTIFICATION_SEQUENCE" s',
+        )
+        for next_id, max_id in notif:
+            if max_id is not None and next_id <= max_id:
+                findings.append(Finding("sequence_counters", "error", "NOTIFICATION_SEQUENCE",
+                                        f"NEXT_EVENT_ID {next_id} not above max {max_id}"))  # fmt: skip
+    return findings
+
+
+# ------------------------------------------------------------------ S3 consistency
+
+
+def _norm(uri: str) -> tuple[str, str]:
+    bucket, key = split_uri(uri)
+    return bucket, key.strip("/")
+
+
+@dataclass
+class _Locations:
+    databases: dict[str, tuple[str, str]]
+    tables: dict[str, tuple[tuple[str, str], tuple[str, ...]]]
+    partitions: dict[str, tuple[str, str]]
+
+
+def _locations(ctx: CheckContext) -> _Locations:
+    def parse(uri: str | None) -> tuple[str, str] | None:
+        try:
+            return _norm(uri) if uri else None
+        except ValueError:
+            return None  # not S3: invalid_locations reports it
+
+    dbs = {name: loc for name, uri in _rows(ctx, 'SELECT "NAME", "DB_LOCATION_URI" FROM "DBS"')
+           if (loc := parse(uri))}  # fmt: skip
+    tables: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {}
+    for name, uri, keys in _rows(
+        ctx,
+        f'SELECT {QUALIFIED}, s."LOCATION", coalesce((SELECT array_agg(k."PKEY_NAME" ORDER BY '
+        'k."INTEGER_IDX") FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID"), \'{}\') '
+        'FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE {NOT_VIEW}',
+    ):
+        if loc := parse(uri):
+            tables[name] = (loc, tuple(keys))
+    partitions = {
+        name: loc
+        for name, uri in _rows(
+            ctx,
+            f'SELECT {QUALIFIED} || \'/\' || p."PART_NAME", s."LOCATION" FROM "PARTITIONS" p '
+            'JOIN "SDS" s ON s."SD_ID" = p."SD_ID" LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" '
+            'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"',
+        )
+        if (loc := parse(uri))
+    }
+    return _Locations(dbs, tables, partitions)
+
+
+def _listed_directories(s3: S3Client, roots: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Every 'directory' (key prefix ending at a '/') that holds an object under the roots."""
+    chosen: list[tuple[str, str]] = []
+    for bucket, key in sorted(set(roots), key=lambda r: (r[0], len(r[1]))):
+        if not any(b == bucket and (not k or key == k or key.startswith(k + "/")) for b, k in chosen):
+            chosen.append((bucket, key))
+    directories: set[tuple[str, str]] = set()
+    paginator = s3.get_paginator("list_objects_v2")
+    for bucket, key in chosen:
+        prefix = f"{key}/" if key else ""
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                parts = obj["Key"].split("/")[:-1]
+                for depth in range(1, len(parts) + 1):
+                    directories.add((bucket, "/".join(parts[:depth])))
+    return directories
+
+
+def _require_s3(ctx: CheckContext) -> S3Client:
+    if ctx.s3 is None:
+        raise RuntimeError("no S3 endpoint configured")
+    return ctx.s3
+
+
+def s3_paths_exist(ctx: CheckContext) -> list[Finding]:
+    """Metastore → S3: every table and partition location holds data."""
+    s3 = _require_s3(ctx)
+    locs = _locations(ctx)
+    roots = [*locs.databases.values(), *(loc for loc, _ in locs.tables.values())]
+    present = _listed_directories(s3, roots)
+    findings = [Finding("s3_paths_exist", "error", f"table {name}", f"s3a://{b}/{k} is empty or missing")
+                for name, ((b, k), _) in sorted(locs.tables.items()) if (b, k) not in present]  # fmt: skip
+    findings += [Finding("s3_paths_exist", "error", f"partition {name}", f"s3a://{b}/{k} missing")
+                 for name, (b, k) in sorted(locs.partitions.items()) if (b, k) not in present]  # fmt: skip
+    return findings
+
+
+def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
+    """S3 → metastore: table directories under database locations and partition directories
+    under table locations that the metastore does not know (names starting ``_``/``.`` skipped).
+    """
+    s3 = _require_s3(ctx)
+    locs = _locations(ctx)
+    table_locs = {loc for loc, _ in locs.tables.values()}
+    present = _listed_directories(s3, [*locs.databases.values(), *table_locs])
+    findings: list[Finding] = []
+    for db_name, (bucket, db_key) in sorted(locs.databases.items()):
+        depth = db_key.count("/") + 1 if db_key else 0
+        for b, k in sorted(present):
+            if b != bucket or k.count("/") != depth or not k.startswith(f"{db_key}/" if db_key else ""):
+                continue
+            leaf = k.rsplit("/", 1)[-1]
+            if leaf.startswith(("_", ".")) or "=" in leaf or (b, k) in table_locs:
+                continue
+            if any(k.startswith(f"{tk}/") or tk.startswith(f"{k}/") for tb, tk in table_locs if tb == b):
+                continue
+            findings.append(Finding("s3_paths_registered", "error", f"s3a://{b}/{k}",
+                                    f"directory under database {db_name} belongs to no table"))  # fmt: skip
+    registered = set(locs.partitions.values())
+    for name, ((bucket, tkey), keys) in sorted(locs.tables.items()):
+        if not keys:
+            continue
+        depth = tkey.count("/") + len(keys)
+        for b, k in sorted(present):
+            if b != bucket or k.count("/") != depth or not k.startswith(tkey + "/"):
+                continue
+            segments = k[len(tkey) + 1 :].split("/")
+            if any(s.startswith(("_", ".")) for s in segments):
+                continue
+            if [s.partition("=")[0] for s in segments] != list(keys):
+                continue
+            if (b, k) not in registered:
+                findings.append(Finding("s3_paths_registered", "error", f"s3a://{b}/{k}",
+                                        f"partition directory of {name} not in the metastore"))  # fmt: skip
+    return findings
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("metastore_accessible", "SHOW DATABASES answers", metastore_accessible),
+    Check("required_tables_present", "schema tables present", required_tables_present),
+    Check("version_row", "one VERSION row of a supported version", version_row),
+    Check("table_count_per_database", "tables per database as expected", table_count_per_database),
+    Check("partitioned_tables_without_partitions", "partitioned tables with no partitions (info)",
+          partitioned_tables_without_partitions),  # fmt: skip
+    Check("invalid_storage_descriptors", "storage descriptors with NULL/empty location",
+          invalid_storage_descriptors),  # fmt: skip
+    Check("orphaned_partitions", "partitions without a table", orphaned_partitions),
+    Check("missing_storage_descriptors", "tables/partitions without storage descriptor",
+          missing_storage_descriptors),  # fmt: skip
+    Check("dangling_references", "rows referencing deleted parents", dangling_references),
+    Check("invalid_locations", "locations outside the allow-list", invalid_locations),
+    Check("sequence_counters", "id sequences above max ids", sequence_counters),
+    Check("s3_paths_exist", "metastore locations exist in S3", s3_paths_exist, needs_s3=True),
+    Check("s3_paths_registered", "S3 directories known to the metastore", s3_paths_registered,
+          needs_s3=True),  # fmt: skip
+)
+
+
+def run_checks(ctx: CheckContext, checks: Iterable[Check] = CHECKS) -> list[CheckResult]:
+    """Run every check; a check that cannot run (schema gone, S3 down) is a failed check."""
+    results: list[CheckResult] = []
+    for check in checks:
+        result = CheckResult(check.name, check.description)
+        if check.needs_s3 and ctx.s3 is None:
+            result.error = "skipped: no S3 endpoint"
+            results.append(result)
+            continue
+        try:
+            with ctx.conn.transaction():
+                result.findings = check.run(ctx)
+        except psycopg.Error as exc:
+            result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
+        except (BotoCoreError, ClientError, RuntimeError) as exc:
+            result.error = f"cannot run: {exc}"
+        results.append(result)
+    return results
+
+
+def failed(results: Iterable[CheckResult]) -> list[str]:
+    return [r.name for r in results if not r.ok]
+
+
+def inventory(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Tables per database: the expectation that table_count_per_database compares against."""
+    rows = conn.execute(
+        'SELECT d."NAME", count(t."TBL_ID") FROM "DBS" d '
+        'LEFT JOIN "TBLS" t ON t."DB_ID" = d."DB_ID" GROUP BY d."NAME"'
+    ).fetchall()
+    return {str(name): int(count) for name, count in rows}

@@ -1,0 +1,44 @@
+"""The HMS schema the suite creates locally, and what it knows of the real one."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import psycopg
+
+SCHEMA_FILE = "hive-schema-3.1.0.postgres.sql"
+
+# schematool -validate's sequence check: model class → (table, id column).
+SEQUENCE_CLASSES: dict[str, tuple[str, str]] = {
+    "MDatabase": ("DBS", "DB_ID"),
+    "MRole": ("ROLES", "ROLE_ID"),
+    "MGlobalPrivilege": ("GLOBAL_PRIVS", "USER_GRANT_ID"),
+    "MTable": ("TBLS", "TBL_ID"),
+    "MStorageDescriptor": ("SDS", "SD_ID"),
+    "MSerDeInfo": ("SERDES", "SERDE_ID"),
+    "MColumnDescriptor": ("CDS", "CD_ID"),
+    "MTablePrivilege": ("TBL_PRIVS", "TBL_GRANT_ID"),
+    "MTableColumnStatistics": ("TAB_COL_STATS", "CS_ID"),
+    "MPartition": ("PARTITIONS", "PART_ID"),
+    "MPartitionColumnStatistics": ("PART_COL_STATS", "CS_ID"),
+    "MFunction": ("FUNCS", "FUNC_ID"),
+    "MIndex": ("IDXS", "INDEX_ID"),
+    "MStringList": ("SKEWED_STRING_LIST", "STRING_LIST_ID"),
+}
+SEQUENCE_PREFIX = "org.apache.hadoop.hive.metastore.model."
+
+# Tables whose absence means the metastore cannot serve (schematool's table check, trimmed
+# to the ones both the 2.3 and 3.1 schemas have).
+REQUIRED_TABLES = (
+    "VERSION", "DBS", "DATABASE_PARAMS", "TBLS", "TABLE_PARAMS", "SDS", "CDS", "COLUMNS_V2",
+    "SERDES", "SERDE_PARAMS", "PARTITIONS", "PARTITION_KEYS", "PARTITION_KEY_VALS",
+    "PARTITION_PARAMS", "SEQUENCE_TABLE",
+)  # fmt: skip
+
+SUPPORTED_VERSIONS = ("2.3.0", "3.0.0", "3.1.0")
+
+
+def create_schema(conn: psycopg.Connection[Any]) -> None:
+    ddl = files("drtests.metastore").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    conn.execute(ddl.encode())

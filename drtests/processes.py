@@ -1,0 +1,155 @@
+"""Local server processes that can never outlive the run.
+
+Every child is started with ``PR_SET_PDEATHSIG`` so it dies with the runner, even after
+``kill -9`` of pytest; :meth:`ManagedProcess.stop` is the clean path used by finalizers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from drtests.errors import EnvironmentUnavailable
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    def preexec() -> None:
+        _libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+    return preexec
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    probe: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> float:
+    """Poll ``probe`` until it is true; return seconds waited or raise a clear error."""
+    start = time.monotonic()
+    while True:
+        if probe():
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise EnvironmentUnavailable(f"{what} not ready after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+class ManagedProcess:
+    """A child process with a log file, a readiness probe, kill -9 and clean stop."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        death_signal: int = signal.SIGKILL,
+        stop_signal: int = signal.SIGTERM,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.user = user
+        self.env = env
+        self.death_signal = death_signal
+        self.stop_signal = stop_signal
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=self.user,
+                env=self.env,
+                preexec_fn=_die_with_parent(self.death_signal),  # noqa: PLW1509
+            )
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float:
+        def ready() -> bool:
+            if not self.running():
+                raise EnvironmentUnavailable(
+                    f"{self.name} exited during start-up; see {self.log_path}: {self.log_tail()}"
+                )
+            return probe()
+
+        return wait_until(ready, timeout, self.name)
+
+    def kill(self) -> None:
+        """kill -9, as an incident would."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def stop(self, timeout: float = 15) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.send_signal(self.stop_signal)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+
+def ensure_system_user(name: str) -> str:
+    """Create the unprivileged system user PostgreSQL runs as when we are root."""
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+    return name
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
