@@ -69,7 +69,14 @@ def ensure_bucket(client: S3Client, bucket: str, *, versioned: bool = True) -> N
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError:
-        client.create_bucket(Bucket=bucket)
+        region = client.meta.region_name
+        if region and region != "us-east-1":
+            client.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
+        else:
+            client.create_bucket(Bucket=bucket)
     if versioned:
         client.put_bucket_versioning(
             Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}

@@ -68,8 +68,12 @@ class Check:
     needs_s3: bool = False
 
 
+TABLE_QUALIFIED = ("coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') "
+                   "|| '.' || t.\"TBL_NAME\"")
 NOT_VIEW = "coalesce(t.\"TBL_TYPE\", '') <> 'VIRTUAL_VIEW'"
-QUALIFIED = "coalesce(d.\"NAME\", '<db ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') || '.' || t.\"TBL_NAME\""  # noqa: E501
+# "db.table" for messages, naming the dangling id when a parent row is gone
+QUALIFIED = ("coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') || '.' || "
+             "coalesce(t.\"TBL_NAME\", '<TBL_ID ' || coalesce(p.\"TBL_ID\"::text, 'NULL') || '>')")
 
 
 def _rows(ctx: CheckContext, query: str, params: Iterable[Any] | None = None) -> list[Any]:
@@ -130,7 +134,7 @@ def partitioned_tables_without_partitions(ctx: CheckContext) -> list[Finding]:
     """Informational: a new partitioned table may legitimately have none."""
     rows = _rows(
         ctx,
-        f'SELECT {QUALIFIED} FROM "TBLS" t LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        f'SELECT {TABLE_QUALIFIED} FROM "TBLS" t LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
         'WHERE EXISTS (SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID") '
         'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" p WHERE p."TBL_ID" = t."TBL_ID") ORDER BY 1',
     )
@@ -142,7 +146,7 @@ def invalid_storage_descriptors(ctx: CheckContext) -> list[Finding]:
     """NULL or empty LOCATION on storage descriptors of non-view tables and of partitions."""
     rows = _rows(
         ctx,
-        f'SELECT {QUALIFIED}, s."SD_ID" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'SELECT {TABLE_QUALIFIED}, s."SD_ID" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
         f"WHERE {NOT_VIEW} AND coalesce(s.\"LOCATION\", '') = '' "
         "UNION ALL "
@@ -171,7 +175,7 @@ def missing_storage_descriptors(ctx: CheckContext) -> list[Finding]:
     """Non-view tables and partitions whose SD_ID is NULL or points nowhere (schematool)."""
     rows = _rows(
         ctx,
-        f'SELECT {QUALIFIED}, t."SD_ID" FROM "TBLS" t LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'SELECT {TABLE_QUALIFIED}, t."SD_ID" FROM "TBLS" t LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE s."SD_ID" IS NULL AND {NOT_VIEW} '
         "UNION ALL "
         'SELECT \'PART_ID \' || p."PART_ID" || \' \' || coalesce(p."PART_NAME", \'?\'), p."SD_ID" '
@@ -186,6 +190,9 @@ def missing_storage_descriptors(ctx: CheckContext) -> list[Finding]:
 REFERENCES = (
     ("DATABASE_PARAMS", "DB_ID", "DBS", "DB_ID"),
     ("TBLS", "DB_ID", "DBS", "DB_ID"),
+    ("TBLS", "SD_ID", "SDS", "SD_ID"),
+    ("PARTITIONS", "TBL_ID", "TBLS", "TBL_ID"),
+    ("PARTITIONS", "SD_ID", "SDS", "SD_ID"),
     ("TABLE_PARAMS", "TBL_ID", "TBLS", "TBL_ID"),
     ("PARTITION_KEYS", "TBL_ID", "TBLS", "TBL_ID"),
     ("TAB_COL_STATS", "TBL_ID", "TBLS", "TBL_ID"),
@@ -223,7 +230,7 @@ def invalid_locations(ctx: CheckContext) -> list[Finding]:
         ctx,
         "SELECT kind, subject, loc FROM ("
         " SELECT 'database' AS kind, d.\"NAME\" AS subject, d.\"DB_LOCATION_URI\" AS loc FROM \"DBS\" d"
-        f" UNION ALL SELECT 'table', {QUALIFIED}, s.\"LOCATION\" FROM \"TBLS\" t"
+        f" UNION ALL SELECT 'table', {TABLE_QUALIFIED}, s.\"LOCATION\" FROM \"TBLS\" t"
         '  JOIN "SDS" s ON s."SD_ID" = t."SD_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"'
         f"  WHERE {NOT_VIEW}"
         f" UNION ALL SELECT 'partition', {QUALIFIED} || '/' || p.\"PART_NAME\", s.\"LOCATION\""
@@ -295,7 +302,7 @@ def _locations(ctx: CheckContext) -> _Locations:
     tables: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {}
     for name, uri, keys in _rows(
         ctx,
-        f'SELECT {QUALIFIED}, s."LOCATION", coalesce((SELECT array_agg(k."PKEY_NAME" ORDER BY '
+        f'SELECT {TABLE_QUALIFIED}, s."LOCATION", coalesce((SELECT array_agg(k."PKEY_NAME" ORDER BY '
         'k."INTEGER_IDX") FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID"), \'{}\') '
         'FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE {NOT_VIEW}',
@@ -429,6 +436,8 @@ def run_checks(ctx: CheckContext, checks: Iterable[Check] = CHECKS) -> list[Chec
             result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
         except (BotoCoreError, ClientError, RuntimeError) as exc:
             result.error = f"cannot run: {exc}"
+        except Exception as exc:  # a check must report, never take the run down
+            result.error = f"check failed internally: {type(exc).__name__}: {exc}"
         results.append(result)
     return results
 

@@ -91,7 +91,7 @@ def seed_metastore(
     conn: psycopg.Connection[Any], settings: SeedSettings, data_bucket: str = "spark-data"
 ) -> SeededMetastore:
     """Fill an empty HMS 3.1 schema; returns what it created."""
-    now = int(time.time()) - 3600
+    now = int(time.time())
     warehouse = f"s3a://{data_bucket}/warehouse"
     ids = _Ids()
     rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)

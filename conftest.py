@@ -1,0 +1,8 @@
+"""Wires the fixtures in; no logic here."""
+
+pytest_plugins = [
+    "fixtures.environment",
+    "fixtures.scenario",
+    "fixtures.metastore",
+    "fixtures.faults",
+]

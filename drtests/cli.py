@@ -1,0 +1,113 @@
+"""The ``drtests`` command: the game day, profile validation, the fault ledger.
+
+Errors the user can act on are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from drtests.config import load_profile
+from drtests.errors import DRError
+from drtests.ledger import FaultLedger
+
+
+def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
+    profile = load_profile(args.profile, args.env)  # validates before anything starts
+    scenarios = Path(args.scenarios)
+    if not scenarios.is_dir():
+        raise DRError(f"scenario folder {scenarios} not found: run from the drtests checkout "
+                      "or pass --scenarios")  # fmt: skip
+    argv = [sys.executable, "-m", "pytest", str(scenarios), "-m", args.marker, "-q", "-rfE",
+            "--no-header", "-p", "no:cacheprovider", "--dr-report-dir", str(args.report_dir),
+            "--dr-env", profile.environment]  # fmt: skip
+    if args.workers > 1:
+        argv += ["-n", str(args.workers)]
+    if args.profile:
+        argv += ["--dr-profile", str(args.profile)]
+    if args.dry_run:
+        argv.append("--dr-dry-run")
+    if args.allow_destructive:
+        argv.append("--dr-allow-destructive")
+    if args.confirm_production:
+        argv += ["--dr-confirm-production", args.confirm_production]
+    if args.operator:
+        argv += ["--dr-operator", args.operator]
+    print(f"drtests game day: environment {profile.environment}, profile {profile.name}, "
+          f"{args.workers} worker(s)", flush=True)  # fmt: skip
+    return subprocess.call([*argv, *extra], env=os.environ.copy())
+
+
+def _profile_check(args: argparse.Namespace, _: list[str]) -> int:
+    profile = load_profile(args.path)
+    objectives = ", ".join(f"{k} RTO {v.rto_seconds:.0f}s RPO {v.rpo_seconds:.0f}s"
+                           for k, v in profile.objectives.items())  # fmt: skip
+    print(f"profile {profile.name}: valid ({profile.environment}; {objectives})")
+    return 0
+
+
+def _ledger(args: argparse.Namespace, _: list[str]) -> int:
+    profile = load_profile(args.profile)
+    ledger = FaultLedger(profile.state_dir.absolute() / "fault-ledger.jsonl")
+    entries = ledger.entries() if args.all else ledger.pending()
+    if not entries:
+        print("fault ledger: nothing pending" if not args.all else "fault ledger: empty")
+        return 0
+    for e in entries:
+        t = e.target
+        print(f"{e.fault_id}  {e.status:<13} {e.kind:<24} {t.get('environment')} "
+              f"{t.get('host')}:{t.get('port')}/{t.get('database')}  {e.description}")
+    return 1 if any(e.pending for e in entries) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gd = sub.add_parser("gameday", help="run the DR game day and write its evidence")
+    gd.add_argument("--env", choices=("local", "containers", "live"), default=None)
+    gd.add_argument("--profile", type=Path, default=None)
+    gd.add_argument("--report-dir", type=Path, default=Path("reports"))
+    gd.add_argument("--scenarios", default="scenarios")
+    gd.add_argument("--marker", default="gameday", help="pytest marker expression (default gameday)")
+    gd.add_argument("-n", "--workers", type=int, default=2)
+    gd.add_argument("--dry-run", action="store_true")
+    gd.add_argument("--allow-destructive", action="store_true")
+    gd.add_argument("--confirm-production", default=None)
+    gd.add_argument("--operator", default=None)
+    gd.set_defaults(run=_gameday)
+
+    pc = sub.add_parser("profile", help="validate a profile file")
+    pc.add_argument("action", choices=("check",))
+    pc.add_argument("path", type=Path)
+    pc.set_defaults(run=_profile_check)
+
+    lg = sub.add_parser("ledger", help="show faults not yet reverted")
+    lg.add_argument("--profile", type=Path, default=None)
+    lg.add_argument("--all", action="store_true")
+    lg.set_defaults(run=_ledger)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "gameday":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        code: int = args.run(args, extra)
+    except DRError as exc:
+        print(f"drtests: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("drtests: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

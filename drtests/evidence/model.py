@@ -1,0 +1,97 @@
+"""The evidence document: a versioned JSON model that every report is rendered from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = "1.0"
+
+StepStatus = Literal["passed", "failed", "skipped", "planned"]
+Verdict = Literal["passed", "failed", "control-held", "control-broken", "dry-run", "error"]
+
+
+class StepRecord(BaseModel):
+    name: str
+    runbook_step: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_s: float = 0.0
+    status: StepStatus = "passed"
+    detail: str = ""
+
+
+class FindingRecord(BaseModel):
+    severity: str
+    subject: str
+    detail: str
+
+
+class CheckRecord(BaseModel):
+    name: str
+    ok: bool
+    error: str | None = None
+    findings: list[FindingRecord] = Field(default_factory=list)
+    findings_total: int = 0
+
+
+class FaultRecord(BaseModel):
+    fault_id: str
+    kind: str
+    description: str
+    injected_at: datetime
+    reverted_at: datetime | None = None
+    revert_detail: str = ""
+
+
+class ObjectiveResult(BaseModel):
+    objective_s: float
+    achieved_s: float | None = None
+    met: bool | None = None
+    detail: str = ""
+
+
+class ScenarioRecord(BaseModel):
+    scenario_id: str
+    title: str
+    procedure: str
+    component: str
+    kind: Literal["scenario", "negative-control"] = "scenario"
+    runbook: str = ""
+    started_at: datetime
+    ended_at: datetime | None = None
+    faults: list[FaultRecord] = Field(default_factory=list)
+    detection: list[CheckRecord] = Field(default_factory=list)
+    detected_by: list[str] = Field(default_factory=list)
+    backup: str | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    restored: bool = False
+    verification: list[CheckRecord] = Field(default_factory=list)
+    verified: bool = False
+    rto: ObjectiveResult | None = None
+    rpo: ObjectiveResult | None = None
+    verdict: Verdict = "error"
+    findings: list[str] = Field(default_factory=list)
+
+
+class RunRecord(BaseModel):
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    operator: str
+    environment: str
+    targets: list[str] = Field(default_factory=list)
+    profile_name: str
+    profile_sha256: str
+    runbooks: dict[str, str] = Field(default_factory=dict)
+    dry_run: bool = False
+    scenarios: list[ScenarioRecord] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.scenarios) and all(
+            s.verdict in {"passed", "control-held"} for s in self.scenarios
+        )

@@ -1,0 +1,282 @@
+"""Metastore faults: break the HMS database the way incidents do, and undo it exactly.
+
+Each fault captures what it changes (its undo record, kept in the ledger) so that its revert
+puts back only what is still broken; after a good restore, a revert changes nothing. Faults
+that must leave dangling ids bypass the foreign-key triggers with
+``session_replication_role = replica`` (superuser), as a half-applied restore would.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+from psycopg import sql
+
+from drtests.metastore.schema import REQUIRED_TABLES, SEQUENCE_PREFIX
+from drtests.postgres import (
+    PostgresEndpoint,
+    check_dump_readable,
+    connect,
+    dump_database,
+    restore_into_new_database,
+    swap_databases,
+    drop_database,
+)
+
+
+@dataclass(frozen=True)
+class MetastoreTarget:
+    """The metastore database a fault acts on; ``describe`` never includes the password."""
+
+    endpoint: PostgresEndpoint
+    database: str
+    environment: str
+    workdir: Path
+
+    def describe(self) -> dict[str, Any]:
+        return {"component": "metastore", "environment": self.environment,
+                "host": self.endpoint.host, "port": self.endpoint.port,
+                "database": self.database}  # fmt: skip
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return connect(self.endpoint, self.database, autocommit=True)
+
+
+class Fault(ABC):
+    kind: ClassVar[str]
+    #: detection checks that must report this fault
+    detected_by: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    def params(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @abstractmethod
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        """Break the target; return what :meth:`revert` needs."""
+
+    @abstractmethod
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        """Put back what is still broken; idempotent. Returns what was done."""
+
+
+def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET session_replication_role = replica")
+
+
+def _db_id(conn: psycopg.Connection[Any], database: str) -> int:
+    row = conn.execute('SELECT "DB_ID" FROM "DBS" WHERE "NAME" = %s', (database,)).fetchone()
+    if row is None:
+        raise ValueError(f"metastore has no database {database!r}")
+    return int(row[0])
+
+
+def _table_id(conn: psycopg.Connection[Any], database: str, table: str) -> int:
+    row = conn.execute(
+        'SELECT t."TBL_ID" FROM "TBLS" t JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        'WHERE d."NAME" = %s AND t."TBL_NAME" = %s',
+        (database, table),
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"metastore has no table {database}.{table}")
+    return int(row[0])
+
+
+class DeleteDatabaseTables(Fault):
+    """DELETE FROM "TBLS" for one database: the tables vanish, their children dangle."""
+
+    kind = "delete-database-tables"
+    detected_by = ("table_count_per_database", "orphaned_partitions", "dangling_references",
+                   "s3_paths_registered")  # fmt: skip
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+
+    def describe(self) -> str:
+        return f'delete the "TBLS" rows of database {self.database}'
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            rows = conn.execute(
+                'DELETE FROM "TBLS" t WHERE "DB_ID" = %s RETURNING row_to_json(t)::text',
+                (_db_id(conn, self.database),),
+            ).fetchall()
+        return {"rows": [json.loads(r[0]) for r in rows]}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            cur = conn.execute(
+                'INSERT INTO "TBLS" SELECT * FROM json_populate_recordset(NULL::"TBLS", %s) '
+                "ON CONFLICT DO NOTHING",
+                (json.dumps(undo.get("rows", [])),),
+            )
+            return f"re-inserted {cur.rowcount} of {len(undo.get('rows', []))} TBLS rows"
+
+
+class BlankStorageLocations(Fault):
+    """A table's storage descriptor loses its LOCATION (NULL), its partitions' become ''."""
+
+    kind = "blank-storage-locations"
+    detected_by = ("invalid_storage_descriptors", "s3_paths_registered")
+
+    def __init__(self, database: str, table: str) -> None:
+        self.database = database
+        self.table = table
+
+    def describe(self) -> str:
+        return f"set SDS.LOCATION of {self.database}.{self.table} to NULL and of its partitions to ''"
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        with target.connect() as conn, conn.transaction():
+            tbl_id = _table_id(conn, self.database, self.table)
+            rows = conn.execute(
+                'SELECT s."SD_ID", s."LOCATION" FROM "SDS" s WHERE s."SD_ID" IN ('
+                ' SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %(t)s'
+                ' UNION SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %(t)s)',
+                {"t": tbl_id},
+            ).fetchall()
+            conn.execute(
+                'UPDATE "SDS" SET "LOCATION" = NULL WHERE "SD_ID" = '
+                '(SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s)', (tbl_id,))  # fmt: skip
+            conn.execute(
+                "UPDATE \"SDS\" SET \"LOCATION\" = '' WHERE \"SD_ID\" IN "
+                '(SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s)', (tbl_id,))  # fmt: skip
+        return {"locations": [[int(r[0]), r[1]] for r in rows]}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        changed = 0
+        with target.connect() as conn, conn.transaction():
+            for sd_id, location in undo.get("locations", []):
+                cur = conn.execute(
+                    'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s '
+                    "AND coalesce(\"LOCATION\", '') = ''", (location, sd_id))  # fmt: skip
+                changed += cur.rowcount
+        return f"restored {changed} locations"
+
+
+class OrphanPartitions(Fault):
+    """Point a table's partitions at a table id that does not exist (FK triggers bypassed)."""
+
+    kind = "orphan-partitions"
+    detected_by = ("orphaned_partitions", "dangling_references")
+
+    def __init__(self, database: str, table: str) -> None:
+        self.database = database
+        self.table = table
+
+    def describe(self) -> str:
+        return f"re-point the partitions of {self.database}.{self.table} at a missing TBL_ID"
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            tbl_id = _table_id(conn, self.database, self.table)
+            row = conn.execute('SELECT max("TBL_ID") + 100000 FROM "TBLS"').fetchone()
+            assert row is not None
+            bogus = int(row[0])
+            cur = conn.execute('UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s',
+                               (bogus, tbl_id))  # fmt: skip
+        return {"tbl_id": tbl_id, "bogus_tbl_id": bogus, "partitions": cur.rowcount}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            cur = conn.execute('UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s',
+                               (undo["tbl_id"], undo["bogus_tbl_id"]))  # fmt: skip
+        return f"re-attached {cur.rowcount} partitions"
+
+
+class SequenceBehind(Fault):
+    """SEQUENCE_TABLE NEXT_VAL set below MAX(id): HMS's next insert of that class collides."""
+
+    kind = "sequence-behind"
+    detected_by = ("sequence_counters",)
+
+    def __init__(self, model: str = "MPartition", table: str = "PARTITIONS",
+                 column: str = "PART_ID") -> None:  # fmt: skip
+        self.model = model
+        self.table = table
+        self.column = column
+
+    def describe(self) -> str:
+        return f"set NEXT_VAL of {self.model} below MAX({self.table}.{self.column})"
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        name = SEQUENCE_PREFIX + self.model
+        with target.connect() as conn, conn.transaction():
+            row = conn.execute('SELECT "NEXT_VAL" FROM "SEQUENCE_TABLE" WHERE "SEQUENCE_NAME" = %s',
+                               (name,)).fetchone()  # fmt: skip
+            if row is None:
+                raise ValueError(f"SEQUENCE_TABLE has no {name}")
+            max_query = sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
+                sql.Identifier(self.column), sql.Identifier(self.table))  # fmt: skip
+            max_row = conn.execute(max_query).fetchone()
+            assert max_row is not None
+            behind = max(1, int(max_row[0]) // 2)
+            conn.execute('UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s WHERE "SEQUENCE_NAME" = %s',
+                         (behind, name))  # fmt: skip
+        return {"sequence": name, "next_val": int(row[0])}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        with target.connect() as conn, conn.transaction():
+            cur = conn.execute(
+                'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s '
+                'WHERE "SEQUENCE_NAME" = %s AND "NEXT_VAL" < %s',
+                (undo["next_val"], undo["sequence"], undo["next_val"]))  # fmt: skip
+        return f"sequence {'restored' if cur.rowcount else 'already consistent'}"
+
+
+class DropMetastoreSchema(Fault):
+    """DROP SCHEMA public CASCADE: every metastore table gone. The undo record is a pg_dump
+    taken just before, so the revert can rebuild the database if no restore did."""
+
+    kind = "drop-metastore-schema"
+    detected_by = ("metastore_accessible", "required_tables_present", "version_row")
+
+    def describe(self) -> str:
+        return "drop the whole metastore schema (DROP SCHEMA public CASCADE)"
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        snapshot = target.workdir / f"fault-undo-{target.database}-schema.dump"
+        dump_database(target.endpoint, target.database, snapshot)
+        with target.connect() as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+        return {"snapshot": str(snapshot)}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        with target.connect() as conn:
+            missing = conn.execute(
+                "SELECT count(*) FROM unnest(%s::text[]) t WHERE to_regclass(quote_ident(t)) IS NULL",
+                (list(REQUIRED_TABLES),),
+            ).fetchone()
+        if not missing or not missing[0]:
+            return "schema present; nothing to do"
+        snapshot = Path(undo["snapshot"])
+        check_dump_readable(target.endpoint, snapshot)
+        staging = f"{target.database}__revert"
+        drop_database(target.endpoint, staging)
+        restore_into_new_database(target.endpoint, staging, snapshot)
+        swap_databases(target.endpoint, target.database, staging, f"{target.database}__dropped")
+        drop_database(target.endpoint, f"{target.database}__dropped")
+        return f"rebuilt {target.database} from {snapshot.name}"
+
+
+FAULTS: dict[str, type[Fault]] = {
+    cls.kind: cls
+    for cls in (DeleteDatabaseTables, BlankStorageLocations, OrphanPartitions, SequenceBehind,
+                DropMetastoreSchema)  # fmt: skip
+}
+
+
+def fault_from_ledger(kind: str, params: dict[str, Any]) -> Fault:
+    return FAULTS[kind](**params)

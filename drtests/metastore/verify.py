@@ -1,0 +1,78 @@
+"""Baseline and verification of a metastore: fingerprints, inventory and every check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from drtests.evidence.model import CheckRecord, FindingRecord
+from drtests.metastore.checks import CheckContext, CheckResult, inventory, run_checks
+from drtests.postgres import TableFingerprint, table_fingerprints
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MAX_FINDINGS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Baseline:
+    fingerprints: dict[str, TableFingerprint]
+    tables_per_database: dict[str, int]
+
+
+def take_baseline(conn: psycopg.Connection[Any]) -> Baseline:
+    return Baseline(table_fingerprints(conn), inventory(conn))
+
+
+def check_records(results: list[CheckResult]) -> list[CheckRecord]:
+    return [
+        CheckRecord(
+            name=r.name, ok=r.ok, error=r.error, findings_total=len(r.findings),
+            findings=[FindingRecord(severity=f.severity, subject=f.subject, detail=f.detail)
+                      for f in r.findings[:MAX_FINDINGS_KEPT]],
+        )  # fmt: skip
+        for r in results
+    ]
+
+
+def detect(conn: psycopg.Connection[Any], baseline: Baseline, allow_list: tuple[str, ...],
+           s3: S3Client | None) -> list[CheckResult]:  # fmt: skip
+    """The runbook's detection queries (corrected) and schematool's checks."""
+    return run_checks(CheckContext(conn, allow_list, baseline.tables_per_database, s3))
+
+
+def compare_fingerprints(conn: psycopg.Connection[Any], baseline: Baseline) -> CheckResult:
+    """Per-table row counts and content hashes against the baseline."""
+    result = CheckResult("fingerprints_match_baseline", "row counts and content equal the baseline")
+    try:
+        with conn.transaction():
+            now = table_fingerprints(conn)
+    except psycopg.Error as exc:
+        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
+        return result
+    from drtests.metastore.checks import Finding
+
+    for table in sorted(set(baseline.fingerprints) | set(now)):
+        want, got = baseline.fingerprints.get(table), now.get(table)
+        if want == got:
+            continue
+        if got is None:
+            detail = "table missing"
+        elif want is None:
+            detail = "table not in baseline"
+        elif want.rows != got.rows:
+            detail = f"{got.rows} rows, baseline {want.rows}"
+        else:
+            detail = f"content differs ({got.rows} rows)"
+        result.findings.append(Finding(result.name, "error", table, detail))
+    return result
+
+
+def verify(conn: psycopg.Connection[Any], baseline: Baseline, allow_list: tuple[str, ...],
+           s3: S3Client | None) -> list[CheckResult]:  # fmt: skip
+    """The runbook's post-restore checks: every consistency check clean, S3 consistent,
+    fingerprints equal the baseline."""
+    return [*detect(conn, baseline, allow_list, s3), compare_fingerprints(conn, baseline)]

@@ -1,0 +1,115 @@
+"""The embedded environment's workloads: real local processes, scaled 0↔1, killed with -9,
+ready when their HTTP readiness endpoint says so."""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from drtests.errors import EnvironmentUnavailable
+from drtests.processes import ManagedProcess, free_port, wait_until
+
+
+@dataclass
+class _Workload:
+    process: ManagedProcess
+    port: int
+    replicas: int = 0
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/healthz"
+
+
+class LocalPlatform:
+    """A tiny supervisor with the vocabulary of ``kubectl scale`` and ``kubectl wait``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._workloads: dict[str, _Workload] = {}
+
+    def add_metastore_service(self, name: str, dsn: str) -> str:
+        """Register the metastore front end; returns its readiness URL."""
+        port = free_port()
+        env = {**_base_env(), "DRTESTS_BACKEND_DSN": dsn}
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", "drtests.platform.service", "--name", name,
+             "--port", str(port), "--backend-dsn-env", "DRTESTS_BACKEND_DSN"],
+            self.workdir / f"{name}.log", env=env,
+        )  # fmt: skip
+        self._workloads[name] = _Workload(process, port)
+        return self._workloads[name].health_url
+
+    def add_dependent_service(self, name: str, depends_on_url: str) -> None:
+        port = free_port()
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", "drtests.platform.service", "--name", name,
+             "--port", str(port), "--depends-on", depends_on_url],
+            self.workdir / f"{name}.log", env=_base_env(),
+        )  # fmt: skip
+        self._workloads[name] = _Workload(process, port)
+
+    def url(self, workload: str, path: str) -> str:
+        return f"http://127.0.0.1:{self._get(workload).port}{path}"
+
+    def _get(self, workload: str) -> _Workload:
+        try:
+            return self._workloads[workload]
+        except KeyError:
+            raise EnvironmentUnavailable(f"no workload named {workload!r} on the local platform") from None
+
+    def replicas(self, workload: str) -> int:
+        return self._get(workload).replicas
+
+    def scale(self, workload: str, replicas: int) -> None:
+        item = self._get(workload)
+        if replicas not in (0, 1):
+            raise ValueError("local workloads run 0 or 1 replica")
+        if replicas == 0:
+            item.process.stop()
+        else:
+            item.process.start()
+        item.replicas = replicas
+
+    def wait_ready(self, workload: str, timeout: float) -> float:
+        item = self._get(workload)
+        if item.replicas == 0:
+            return 0.0
+        return item.process.wait_ready(lambda: _http_ok(item.health_url), timeout)
+
+    def ready(self, workload: str) -> bool:
+        item = self._get(workload)
+        return item.process.running() and _http_ok(item.health_url)
+
+    def kill(self, workload: str) -> None:
+        self._get(workload).process.kill()
+
+    def delete_spark_applications(self, selector: str) -> int:
+        return 0  # no Spark operator locally: nothing runs as a SparkApplication
+
+    def stop_all(self) -> None:
+        for item in self._workloads.values():
+            item.process.stop()
+            item.replicas = 0
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PG", "AWS_"))}
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def wait_all_ready(platform: LocalPlatform, workloads: list[str], timeout: float) -> float:
+    return wait_until(lambda: all(platform.ready(w) for w in workloads), timeout, ", ".join(workloads))

@@ -1,0 +1,208 @@
+"""The pytest plugin: options, markers, the run's identity and evidence, progress lines and
+the closing summary table. Registered through the ``pytest11`` entry point."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from drtests.config import Profile, load_profile
+from drtests.errors import DRError
+from drtests.evidence.model import RunRecord
+from drtests.evidence.render import fmt_objective, print_summary, write_html, write_markdown
+from drtests.evidence.store import read_scenarios, runbook_hashes, write_run
+from drtests.ledger import FaultLedger, utcnow
+from drtests.redaction import Redactor
+from drtests.safety import SafetyRails
+
+RUN_ID_ENV = "DRTESTS_RUN_ID"
+MARKERS = {
+    "destructive": "injects faults or restores: needs an allow-listed target on live runs",
+    "gameday": "a DR scenario of the game day",
+    "negative_control": "a scenario whose restore is skipped or sabotaged: verification must fail",
+    "slow": "takes more than a few seconds",
+    "metastore": "Hive Metastore component",
+    "objectstore": "S3/MinIO component",
+    "airflow": "Airflow metadata component",
+    "mlflow": "MLflow component",
+    "platform": "service workloads (Kubernetes or local processes)",
+}
+
+
+@dataclass
+class DRSession:
+    profile: Profile
+    safety: SafetyRails
+    redact: Redactor
+    run_id: str
+    run_dir: Path
+    ledger: FaultLedger
+    operator: str
+    started_at: datetime
+    controller: bool
+    run: RunRecord | None = None
+
+
+dr_session_key = pytest.StashKey[DRSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drtests", "disaster-recovery game day")
+    group.addoption("--dr-env", choices=("local", "containers", "live"), default=None,
+                    help="where the platform runs (default: the profile's, else local)")
+    group.addoption("--dr-profile", type=Path, default=None, help="profile TOML file")
+    group.addoption("--dr-report-dir", type=Path, default=Path("reports"),
+                    help="evidence is written to DIR/<run-id>/ (default: reports)")
+    group.addoption("--dr-dry-run", action="store_true",
+                    help="print the plan of every destructive step and perform no write")
+    group.addoption("--dr-allow-destructive", action="store_true",
+                    help="allow faults and restores on allow-listed live targets")
+    group.addoption("--dr-confirm-production", metavar="PROFILE", default=None,
+                    help="typed confirmation for production targets: the profile's name")
+    group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")  # fmt: skip
+
+
+def _operator(config: pytest.Config, profile: Profile) -> str:
+    chosen = config.getoption("dr_operator") or profile.operator
+    if chosen:
+        return str(chosen)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, help_text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {help_text}")
+    try:
+        profile = load_profile(config.getoption("dr_profile"), config.getoption("dr_env"))
+    except DRError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    controller = not hasattr(config, "workerinput")
+    run_id = os.environ.get(RUN_ID_ENV) or f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    os.environ[RUN_ID_ENV] = run_id  # xdist workers inherit it: one run, one evidence folder
+    run_dir = (Path(config.getoption("dr_report_dir")) / run_id).absolute()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    redact = Redactor(profile.secrets())
+    safety = SafetyRails(profile, allow_destructive=config.getoption("dr_allow_destructive"),
+                         dry_run=config.getoption("dr_dry_run"),
+                         confirmation=config.getoption("dr_confirm_production"),
+                         plan_file=run_dir / "plan.txt")  # fmt: skip
+    config.stash[dr_session_key] = DRSession(
+        profile=profile, safety=safety, redact=redact, run_id=run_id, run_dir=run_dir,
+        ledger=FaultLedger(profile.state_dir.absolute() / "fault-ledger.jsonl"),
+        operator=_operator(config, profile), started_at=utcnow(), controller=controller,
+    )  # fmt: skip
+    if controller:
+        if getattr(config.option, "xmlpath", None) is None:
+            config.option.xmlpath = str(run_dir / "junit.xml")
+        if getattr(config.option, "allure_report_dir", None) is None:
+            config.option.allure_report_dir = str(run_dir / "allure-results")
+    elif getattr(config.option, "allure_report_dir", None) is None:
+        config.option.allure_report_dir = str(run_dir / "allure-results")
+
+
+def dr_session(config: pytest.Config) -> DRSession:
+    return config.stash[dr_session_key]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    dr = session.config.stash.get(dr_session_key, None)
+    if dr is None or not dr.controller:
+        return
+    from drtests.recovery import revert_leftovers
+
+    for line in revert_leftovers(dr.ledger, dr.profile, dr.safety):
+        session.config.get_terminal_writer().line(f"fault ledger: {dr.redact(line)}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "teardown":  # the scenario fixture adds its figures at teardown
+        return
+    props = dict(report.user_properties)
+    if "dr_verdict" not in props:
+        return
+    reporter = _terminal_reporter
+    if reporter is None:
+        return
+    ok = props["dr_verdict"] in {"passed", "control-held"}
+    mark = "✔" if ok else "✘"
+    reporter.write_line(
+        f"{mark} {props.get('dr_scenario', report.nodeid)}  {props['dr_verdict']:<14} "
+        f"RTO {props.get('dr_rto', '—')}  RPO {props.get('dr_rpo', '—')}",
+        green=ok, red=not ok,
+    )
+
+
+_terminal_reporter: Any = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _terminal_reporter
+    _terminal_reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    dr = session.config.stash.get(dr_session_key, None)
+    if dr is None or not dr.controller:
+        return
+    scenarios = read_scenarios(dr.run_dir)
+    if not scenarios:
+        return
+    run = RunRecord(
+        run_id=dr.run_id, started_at=dr.started_at, ended_at=utcnow(), operator=dr.operator,
+        environment=dr.profile.environment,
+        targets=_read_lines(dr.run_dir / "targets.txt"),
+        profile_name=dr.profile.name, profile_sha256=dr.profile.fingerprint(),
+        runbooks=runbook_hashes(Path(str(session.config.rootpath))),
+        dry_run=dr.safety.dry_run, scenarios=scenarios,
+    )  # fmt: skip
+    write_run(dr.run_dir, run, dr.redact)
+    write_html(dr.run_dir, run, dr.redact)
+    write_markdown(dr.run_dir, run, dr.redact)
+    _write_allure_environment(session.config, run)
+    dr.run = run
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Lines that workers appended (targets touched, dry-run plan), deduplicated in order."""
+    if not path.exists():
+        return []
+    return list(dict.fromkeys(line for line in path.read_text().splitlines() if line))
+
+
+def _write_allure_environment(config: pytest.Config, run: RunRecord) -> None:
+    folder = getattr(config.option, "allure_report_dir", None)
+    if not folder or not Path(folder).is_dir():
+        return
+    lines = [f"run_id={run.run_id}", f"environment={run.environment}",
+             f"profile={run.profile_name}", f"profile_sha256={run.profile_sha256}",
+             f"operator={run.operator}"]  # fmt: skip
+    (Path(folder) / "environment.properties").write_text("\n".join(lines) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    dr = config.stash.get(dr_session_key, None)
+    if dr is None or dr.run is None:
+        return
+    console = Console(file=terminalreporter._tw._file, width=max(170, terminalreporter._tw.fullwidth))
+    print_summary(dr.run, console)
+    terminalreporter.write_line(f"evidence: {dr.run_dir}")
+    plan = _read_lines(dr.run_dir / "plan.txt")
+    if plan:
+        terminalreporter.write_line("dry-run plan (nothing was written):")
+        for line in plan:
+            terminalreporter.write_line(f"  {dr.redact(line)}")
+
+
+__all__ = ["DRSession", "dr_session", "fmt_objective"]

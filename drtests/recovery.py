@@ -1,0 +1,59 @@
+"""Reverting what an interrupted run left behind, from the fault ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drtests.config import Profile
+from drtests.errors import DRError
+from drtests.faults import MetastoreTarget, fault_from_ledger
+from drtests.ledger import FaultLedger
+from drtests.postgres import PostgresEndpoint, pg_bin_dir
+from drtests.safety import DryRunStop, SafetyRails
+
+
+def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails) -> list[str]:
+    """Revert each fault still pending in the ledger; returns one line per entry handled.
+
+    Faults on the embedded environment died with the servers of the run that made them; they
+    are closed as discarded. Faults on a live target are reverted with the profile's
+    credentials, within the same safety rails as any other write.
+    """
+    lines: list[str] = []
+    for entry in ledger.pending():
+        target = entry.target
+        where = f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
+        if target.get("environment") == "local":
+            ledger.discarded(entry.fault_id, "embedded environment of that run no longer exists")
+            lines.append(f"{entry.fault_id} {entry.kind} on {where}: discarded (embedded environment gone)")
+            continue
+        resolved = _live_target(profile, target)
+        if resolved is None:
+            lines.append(f"{entry.fault_id} {entry.kind} on {where}: still pending; "
+                         "the current profile does not reach that target")  # fmt: skip
+            continue
+        try:
+            safety.authorize(f"postgresql://{where}", f"revert leftover fault {entry.kind}")
+            detail = fault_from_ledger(entry.kind, entry.params).revert(resolved, entry.undo)
+        except DryRunStop:
+            lines.append(f"{entry.fault_id} {entry.kind} on {where}: would be reverted")
+            continue
+        except DRError as exc:
+            ledger.revert_failed(entry.fault_id, str(exc))
+            lines.append(f"{entry.fault_id} {entry.kind} on {where}: revert failed: {exc}")
+            continue
+        ledger.reverted(entry.fault_id, detail)
+        lines.append(f"{entry.fault_id} {entry.kind} on {where}: reverted ({detail})")
+    return lines
+
+
+def _live_target(profile: Profile, target: dict[str, object]) -> MetastoreTarget | None:
+    pg = profile.postgres.get(str(target.get("component", "")))
+    if pg is None:
+        return None
+    endpoint, database = PostgresEndpoint.from_dsn(pg.dsn.get_secret_value(), pg_bin_dir())
+    if (endpoint.host, endpoint.port, database) != (target.get("host"), target.get("port"),
+                                                    target.get("database")):  # fmt: skip
+        return None
+    workdir = profile.state_dir.absolute()
+    return MetastoreTarget(endpoint, database, "live", Path(workdir))

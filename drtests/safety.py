@@ -1,0 +1,51 @@
+"""Safety rails for live targets: allow-list, ``--dr-allow-destructive``, a typed
+confirmation for production, and ``--dr-dry-run`` that writes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+
+from drtests.config import Profile
+from drtests.errors import SafetyError
+
+
+class DryRunStop(Exception):  # noqa: N818 - a signal, not an error
+    """Raised instead of performing a write during a dry run; carries the plan line."""
+
+
+@dataclass
+class SafetyRails:
+    profile: Profile
+    allow_destructive: bool = False
+    dry_run: bool = False
+    confirmation: str | None = None
+    ephemeral_targets: set[str] = field(default_factory=set)
+    plan: list[str] = field(default_factory=list)
+    plan_file: Path | None = None
+
+    def authorize(self, target: str, action: str) -> None:
+        """Allow ``action`` on ``target`` or raise; in a dry run, record it and stop."""
+        if self.dry_run:
+            self.plan.append(f"{action} on {target}")
+            if self.plan_file is not None:
+                with self.plan_file.open("a", encoding="utf-8") as handle:
+                    handle.write(f"{action} on {target}\n")
+            raise DryRunStop(f"dry run: would {action} on {target}")
+        if any(fnmatch(target, pattern) for pattern in self.ephemeral_targets):
+            return  # created by this run (embedded environment): nothing else lives there
+        if not any(fnmatch(target, pattern) for pattern in self.profile.safety.allow_list):
+            raise SafetyError(
+                f"refusing to {action} on {target}: not on the allow-list of profile "
+                f"{self.profile.name!r} ([safety] allow_list)"
+            )
+        if not self.allow_destructive:
+            raise SafetyError(
+                f"refusing to {action} on {target}: destructive actions need --dr-allow-destructive"
+            )
+        if self.profile.safety.production and self.confirmation != self.profile.name:
+            raise SafetyError(
+                f"refusing to {action} on production target {target}: confirm with "
+                f"--dr-confirm-production {self.profile.name}"
+            )
