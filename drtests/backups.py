@@ -105,8 +105,10 @@ class BackupCatalog:
         key = self.key_for(taken_at)
         dump = subprocess.Popen(
             [pg.tool("pg_dump"), "--format=custom", "--no-owner", *pg.tool_args(database)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=pg.tool_env(),
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=pg.tool_env(),
+        )
         assert dump.stdout is not None and dump.stderr is not None
         reader = _HashingReader(dump.stdout)
         try:
@@ -120,21 +122,38 @@ class BackupCatalog:
             self._delete_all_versions(key)
             result = subprocess.CompletedProcess(dump.args, dump.returncode, b"", stderr)
             raise EndpointUnreachable(f"pg_dump of {database} failed: {_tool_error(result, pg)}")
-        record = BackupRecord(self.bucket, key, database, taken_at, reader.size,
-                              reader.sha256.hexdigest(), reader.md5.hexdigest())  # fmt: skip
+        record = BackupRecord(
+            self.bucket,
+            key,
+            database,
+            taken_at,
+            reader.size,
+            reader.sha256.hexdigest(),
+            reader.md5.hexdigest(),
+        )
         try:
             # server-side copy onto itself: the checksums are known only once the stream ends
             self.client.copy(
-                {"Bucket": self.bucket, "Key": key}, self.bucket, key,
-                ExtraArgs={"Metadata": {"sha256": record.sha256, "md5checksum": record.md5,
-                                        "database": database, "taken-at": taken_at.isoformat()},
-                           "MetadataDirective": "REPLACE"},
-            )  # fmt: skip
+                {"Bucket": self.bucket, "Key": key},
+                self.bucket,
+                key,
+                ExtraArgs={
+                    "Metadata": {
+                        "sha256": record.sha256,
+                        "md5checksum": record.md5,
+                        "database": database,
+                        "taken-at": taken_at.isoformat(),
+                    },
+                    "MetadataDirective": "REPLACE",
+                },
+            )
             self.client.put_object(
-                Bucket=self.bucket, Key=record.manifest_key,
+                Bucket=self.bucket,
+                Key=record.manifest_key,
                 Body=json.dumps(record.to_json(), indent=2).encode(),
-                ContentType="application/json", ChecksumAlgorithm="SHA256",
-            )  # fmt: skip
+                ContentType="application/json",
+                ChecksumAlgorithm="SHA256",
+            )
         except S3_ERRORS as exc:
             raise s3_error(exc, f"recording checksums of {key}", self.endpoint) from None
         return record
@@ -156,11 +175,21 @@ class BackupCatalog:
                 match = KEY_PATTERN.search(key)
                 assert match is not None
                 taken_at = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-                records.append(BackupRecord(self.bucket, key, meta.get("database", ""), taken_at,
-                                            head["ContentLength"], meta.get("sha256", ""),
-                                            meta.get("md5checksum", "")))  # fmt: skip
+                records.append(
+                    BackupRecord(
+                        self.bucket,
+                        key,
+                        meta.get("database", ""),
+                        taken_at,
+                        head["ContentLength"],
+                        meta.get("sha256", ""),
+                        meta.get("md5checksum", ""),
+                    )
+                )
         except S3_ERRORS as exc:
-            raise s3_error(exc, f"listing s3://{self.bucket}/{self.prefix}", self.endpoint) from None
+            raise s3_error(
+                exc, f"listing s3://{self.bucket}/{self.prefix}", self.endpoint
+            ) from None
         return sorted(records, key=lambda r: r.taken_at, reverse=True)
 
     def _backup_keys(self) -> Iterator[str]:
@@ -206,8 +235,9 @@ class BackupCatalog:
             raise ChecksumMismatch(f"{record.manifest_key}: manifest is not valid JSON") from None
         for source, (want_sha, want_md5) in expected.items():
             if not want_sha and not want_md5:
-                raise ChecksumMismatch(f"{record.key}: no checksum recorded in {source}; "
-                                       "cannot verify the backup")  # fmt: skip
+                raise ChecksumMismatch(
+                    f"{record.key}: no checksum recorded in {source}; cannot verify the backup"
+                )
             if (want_sha and want_sha != sha256) or (want_md5 and want_md5 != md5):
                 raise ChecksumMismatch(
                     f"{record.key}: checksum mismatch against {source} "

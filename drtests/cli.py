@@ -20,11 +20,27 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
     profile = load_profile(args.profile, args.env)  # validates before anything starts
     scenarios = Path(args.scenarios)
     if not scenarios.is_dir():
-        raise DRError(f"scenario folder {scenarios} not found: run from the drtests checkout "
-                      "or pass --scenarios")  # fmt: skip
-    argv = [sys.executable, "-m", "pytest", str(scenarios), "-m", args.marker, "-q", "-rfE",
-            "--no-header", "-p", "no:cacheprovider", "--dr-report-dir", str(args.report_dir),
-            "--dr-env", profile.environment]  # fmt: skip
+        raise DRError(
+            f"scenario folder {scenarios} not found: run from the drtests checkout "
+            "or pass --scenarios"
+        )
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(scenarios),
+        "-m",
+        args.marker,
+        "-q",
+        "-rfE",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        "--dr-report-dir",
+        str(args.report_dir),
+        "--dr-env",
+        profile.environment,
+    ]
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
     if args.profile:
@@ -37,15 +53,20 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["--dr-confirm-production", args.confirm_production]
     if args.operator:
         argv += ["--dr-operator", args.operator]
-    print(f"drtests game day: environment {profile.environment}, profile {profile.name}, "
-          f"{args.workers} worker(s)", flush=True)  # fmt: skip
+    print(
+        f"drtests game day: environment {profile.environment}, profile {profile.name}, "
+        f"{args.workers} worker(s)",
+        flush=True,
+    )
     return subprocess.call([*argv, *extra], env=os.environ.copy())
 
 
 def _profile_check(args: argparse.Namespace, _: list[str]) -> int:
     profile = load_profile(args.path)
-    objectives = ", ".join(f"{k} RTO {v.rto_seconds:.0f}s RPO {v.rpo_seconds:.0f}s"
-                           for k, v in profile.objectives.items())  # fmt: skip
+    objectives = ", ".join(
+        f"{k} RTO {v.rto_seconds:.0f}s RPO {v.rpo_seconds:.0f}s"
+        for k, v in profile.objectives.items()
+    )
     print(f"profile {profile.name}: valid ({profile.environment}; {objectives})")
     return 0
 
@@ -59,8 +80,10 @@ def _ledger(args: argparse.Namespace, _: list[str]) -> int:
         return 0
     for e in entries:
         t = e.target
-        print(f"{e.fault_id}  {e.status:<13} {e.kind:<24} {t.get('environment')} "
-              f"{t.get('host')}:{t.get('port')}/{t.get('database')}  {e.description}")
+        print(
+            f"{e.fault_id}  {e.status:<13} {e.kind:<24} {t.get('environment')} "
+            f"{t.get('host')}:{t.get('port')}/{t.get('database')}  {e.description}"
+        )
     return 1 if any(e.pending for e in entries) else 0
 
 
@@ -73,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--profile", type=Path, default=None)
     gd.add_argument("--report-dir", type=Path, default=Path("reports"))
     gd.add_argument("--scenarios", default="scenarios")
-    gd.add_argument("--marker", default="gameday", help="pytest marker expression (default gameday)")
+    gd.add_argument(
+        "--marker", default="gameday", help="pytest marker expression (default gameday)"
+    )
     gd.add_argument("-n", "--workers", type=int, default=2)
     gd.add_argument("--dry-run", action="store_true")
     gd.add_argument("--allow-destructive", action="store_true")

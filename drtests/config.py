@@ -152,10 +152,7 @@ def local_profile() -> Profile:
 
 def load_profile(path: Path | None, environment: EnvironmentKind | None = None) -> Profile:
     """Load and validate a profile file, or return the built-in local profile."""
-    if path is None:
-        profile = local_profile()
-    else:
-        profile = _read_profile_file(path)
+    profile = local_profile() if path is None else _read_profile_file(path)
     if environment is not None and environment != profile.environment:
         profile = profile.model_copy(update={"environment": environment})
     if profile.environment == "live":

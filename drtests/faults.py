@@ -22,10 +22,10 @@ from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
     connect,
+    drop_database,
     dump_database,
     restore_into_new_database,
     swap_databases,
-    drop_database,
 )
 
 
@@ -39,9 +39,13 @@ class MetastoreTarget:
     workdir: Path
 
     def describe(self) -> dict[str, Any]:
-        return {"component": "metastore", "environment": self.environment,
-                "host": self.endpoint.host, "port": self.endpoint.port,
-                "database": self.database}  # fmt: skip
+        return {
+            "component": "metastore",
+            "environment": self.environment,
+            "host": self.endpoint.host,
+            "port": self.endpoint.port,
+            "database": self.database,
+        }
 
     def connect(self) -> psycopg.Connection[Any]:
         return connect(self.endpoint, self.database, autocommit=True)
@@ -93,8 +97,12 @@ class DeleteDatabaseTables(Fault):
     """DELETE FROM "TBLS" for one database: the tables vanish, their children dangle."""
 
     kind = "delete-database-tables"
-    detected_by = ("table_count_per_database", "orphaned_partitions", "dangling_references",
-                   "s3_paths_registered")  # fmt: skip
+    detected_by = (
+        "table_count_per_database",
+        "orphaned_partitions",
+        "dangling_references",
+        "s3_paths_registered",
+    )
 
     def __init__(self, database: str) -> None:
         self.database = database
@@ -133,7 +141,9 @@ class BlankStorageLocations(Fault):
         self.table = table
 
     def describe(self) -> str:
-        return f"set SDS.LOCATION of {self.database}.{self.table} to NULL and of its partitions to ''"
+        return (
+            f"set SDS.LOCATION of {self.database}.{self.table} to NULL and of its partitions to ''"
+        )
 
     def inject(self, target: MetastoreTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
@@ -146,10 +156,14 @@ class BlankStorageLocations(Fault):
             ).fetchall()
             conn.execute(
                 'UPDATE "SDS" SET "LOCATION" = NULL WHERE "SD_ID" = '
-                '(SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s)', (tbl_id,))  # fmt: skip
+                '(SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s)',
+                (tbl_id,),
+            )
             conn.execute(
-                "UPDATE \"SDS\" SET \"LOCATION\" = '' WHERE \"SD_ID\" IN "
-                '(SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s)', (tbl_id,))  # fmt: skip
+                'UPDATE "SDS" SET "LOCATION" = \'\' WHERE "SD_ID" IN '
+                '(SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s)',
+                (tbl_id,),
+            )
         return {"locations": [[int(r[0]), r[1]] for r in rows]}
 
     def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
@@ -158,7 +172,9 @@ class BlankStorageLocations(Fault):
             for sd_id, location in undo.get("locations", []):
                 cur = conn.execute(
                     'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s '
-                    "AND coalesce(\"LOCATION\", '') = ''", (location, sd_id))  # fmt: skip
+                    "AND coalesce(\"LOCATION\", '') = ''",
+                    (location, sd_id),
+                )
                 changed += cur.rowcount
         return f"restored {changed} locations"
 
@@ -183,15 +199,18 @@ class OrphanPartitions(Fault):
             row = conn.execute('SELECT max("TBL_ID") + 100000 FROM "TBLS"').fetchone()
             assert row is not None
             bogus = int(row[0])
-            cur = conn.execute('UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s',
-                               (bogus, tbl_id))  # fmt: skip
+            cur = conn.execute(
+                'UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s', (bogus, tbl_id)
+            )
         return {"tbl_id": tbl_id, "bogus_tbl_id": bogus, "partitions": cur.rowcount}
 
     def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
-            cur = conn.execute('UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s',
-                               (undo["tbl_id"], undo["bogus_tbl_id"]))  # fmt: skip
+            cur = conn.execute(
+                'UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s',
+                (undo["tbl_id"], undo["bogus_tbl_id"]),
+            )
         return f"re-attached {cur.rowcount} partitions"
 
 
@@ -201,8 +220,9 @@ class SequenceBehind(Fault):
     kind = "sequence-behind"
     detected_by = ("sequence_counters",)
 
-    def __init__(self, model: str = "MPartition", table: str = "PARTITIONS",
-                 column: str = "PART_ID") -> None:  # fmt: skip
+    def __init__(
+        self, model: str = "MPartition", table: str = "PARTITIONS", column: str = "PART_ID"
+    ) -> None:
         self.model = model
         self.table = table
         self.column = column
@@ -213,17 +233,21 @@ class SequenceBehind(Fault):
     def inject(self, target: MetastoreTarget) -> dict[str, Any]:
         name = SEQUENCE_PREFIX + self.model
         with target.connect() as conn, conn.transaction():
-            row = conn.execute('SELECT "NEXT_VAL" FROM "SEQUENCE_TABLE" WHERE "SEQUENCE_NAME" = %s',
-                               (name,)).fetchone()  # fmt: skip
+            row = conn.execute(
+                'SELECT "NEXT_VAL" FROM "SEQUENCE_TABLE" WHERE "SEQUENCE_NAME" = %s', (name,)
+            ).fetchone()
             if row is None:
                 raise ValueError(f"SEQUENCE_TABLE has no {name}")
             max_query = sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
-                sql.Identifier(self.column), sql.Identifier(self.table))  # fmt: skip
+                sql.Identifier(self.column), sql.Identifier(self.table)
+            )
             max_row = conn.execute(max_query).fetchone()
             assert max_row is not None
             behind = max(1, int(max_row[0]) // 2)
-            conn.execute('UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s WHERE "SEQUENCE_NAME" = %s',
-                         (behind, name))  # fmt: skip
+            conn.execute(
+                'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s WHERE "SEQUENCE_NAME" = %s',
+                (behind, name),
+            )
         return {"sequence": name, "next_val": int(row[0])}
 
     def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
@@ -231,7 +255,8 @@ class SequenceBehind(Fault):
             cur = conn.execute(
                 'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s '
                 'WHERE "SEQUENCE_NAME" = %s AND "NEXT_VAL" < %s',
-                (undo["next_val"], undo["sequence"], undo["next_val"]))  # fmt: skip
+                (undo["next_val"], undo["sequence"], undo["next_val"]),
+            )
         return f"sequence {'restored' if cur.rowcount else 'already consistent'}"
 
 
@@ -256,7 +281,8 @@ class DropMetastoreSchema(Fault):
     def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn:
             missing = conn.execute(
-                "SELECT count(*) FROM unnest(%s::text[]) t WHERE to_regclass(quote_ident(t)) IS NULL",
+                "SELECT count(*) FROM unnest(%s::text[]) t "
+                "WHERE to_regclass(quote_ident(t)) IS NULL",
                 (list(REQUIRED_TABLES),),
             ).fetchone()
         if not missing or not missing[0]:
@@ -273,8 +299,13 @@ class DropMetastoreSchema(Fault):
 
 FAULTS: dict[str, type[Fault]] = {
     cls.kind: cls
-    for cls in (DeleteDatabaseTables, BlankStorageLocations, OrphanPartitions, SequenceBehind,
-                DropMetastoreSchema)  # fmt: skip
+    for cls in (
+        DeleteDatabaseTables,
+        BlankStorageLocations,
+        OrphanPartitions,
+        SequenceBehind,
+        DropMetastoreSchema,
+    )
 }
 
 

@@ -56,11 +56,20 @@ class FaultLedger:
             handle.write(json.dumps(record, default=str) + "\n")
             handle.flush()
 
-    def begin(self, kind: str, description: str, target: dict[str, Any],
-              params: dict[str, Any]) -> str:  # fmt: skip
+    def begin(
+        self, kind: str, description: str, target: dict[str, Any], params: dict[str, Any]
+    ) -> str:
         fault_id = uuid.uuid4().hex[:12]
-        self._append({"event": "begin", "fault_id": fault_id, "kind": kind,
-                      "description": description, "target": target, "params": params})  # fmt: skip
+        self._append(
+            {
+                "event": "begin",
+                "fault_id": fault_id,
+                "kind": kind,
+                "description": description,
+                "target": target,
+                "params": params,
+            }
+        )
         return fault_id
 
     def injected(self, fault_id: str, undo: dict[str, Any]) -> None:
@@ -88,8 +97,9 @@ class FaultLedger:
                 continue  # a line torn by a kill mid-write
             fid = rec.get("fault_id", "")
             if rec.get("event") == "begin":
-                entries[fid] = LedgerEntry(fid, rec["kind"], rec["description"], rec["target"],
-                                           rec.get("params", {}))  # fmt: skip
+                entries[fid] = LedgerEntry(
+                    fid, rec["kind"], rec["description"], rec["target"], rec.get("params", {})
+                )
             entry = entries.get(fid)
             if entry is None:
                 continue

@@ -78,9 +78,7 @@ def ensure_bucket(client: S3Client, bucket: str, *, versioned: bool = True) -> N
         else:
             client.create_bucket(Bucket=bucket)
     if versioned:
-        client.put_bucket_versioning(
-            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-        )
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
 
 def split_uri(uri: str) -> tuple[str, str]:

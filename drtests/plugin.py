@@ -56,18 +56,36 @@ dr_session_key = pytest.StashKey[DRSession]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("drtests", "disaster-recovery game day")
-    group.addoption("--dr-env", choices=("local", "containers", "live"), default=None,
-                    help="where the platform runs (default: the profile's, else local)")
+    group.addoption(
+        "--dr-env",
+        choices=("local", "containers", "live"),
+        default=None,
+        help="where the platform runs (default: the profile's, else local)",
+    )
     group.addoption("--dr-profile", type=Path, default=None, help="profile TOML file")
-    group.addoption("--dr-report-dir", type=Path, default=Path("reports"),
-                    help="evidence is written to DIR/<run-id>/ (default: reports)")
-    group.addoption("--dr-dry-run", action="store_true",
-                    help="print the plan of every destructive step and perform no write")
-    group.addoption("--dr-allow-destructive", action="store_true",
-                    help="allow faults and restores on allow-listed live targets")
-    group.addoption("--dr-confirm-production", metavar="PROFILE", default=None,
-                    help="typed confirmation for production targets: the profile's name")
-    group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")  # fmt: skip
+    group.addoption(
+        "--dr-report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="evidence is written to DIR/<run-id>/ (default: reports)",
+    )
+    group.addoption(
+        "--dr-dry-run",
+        action="store_true",
+        help="print the plan of every destructive step and perform no write",
+    )
+    group.addoption(
+        "--dr-allow-destructive",
+        action="store_true",
+        help="allow faults and restores on allow-listed live targets",
+    )
+    group.addoption(
+        "--dr-confirm-production",
+        metavar="PROFILE",
+        default=None,
+        help="typed confirmation for production targets: the profile's name",
+    )
+    group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")
 
 
 def _operator(config: pytest.Config, profile: Profile) -> str:
@@ -94,15 +112,24 @@ def pytest_configure(config: pytest.Config) -> None:
     run_dir = (Path(config.getoption("dr_report_dir")) / run_id).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     redact = Redactor(profile.secrets())
-    safety = SafetyRails(profile, allow_destructive=config.getoption("dr_allow_destructive"),
-                         dry_run=config.getoption("dr_dry_run"),
-                         confirmation=config.getoption("dr_confirm_production"),
-                         plan_file=run_dir / "plan.txt")  # fmt: skip
+    safety = SafetyRails(
+        profile,
+        allow_destructive=config.getoption("dr_allow_destructive"),
+        dry_run=config.getoption("dr_dry_run"),
+        confirmation=config.getoption("dr_confirm_production"),
+        plan_file=run_dir / "plan.txt",
+    )
     config.stash[dr_session_key] = DRSession(
-        profile=profile, safety=safety, redact=redact, run_id=run_id, run_dir=run_dir,
+        profile=profile,
+        safety=safety,
+        redact=redact,
+        run_id=run_id,
+        run_dir=run_dir,
         ledger=FaultLedger(profile.state_dir.absolute() / "fault-ledger.jsonl"),
-        operator=_operator(config, profile), started_at=utcnow(), controller=controller,
-    )  # fmt: skip
+        operator=_operator(config, profile),
+        started_at=utcnow(),
+        controller=controller,
+    )
     if controller:
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(run_dir / "junit.xml")
@@ -140,7 +167,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     reporter.write_line(
         f"{mark} {props.get('dr_scenario', report.nodeid)}  {props['dr_verdict']:<14} "
         f"RTO {props.get('dr_rto', '—')}  RPO {props.get('dr_rpo', '—')}",
-        green=ok, red=not ok,
+        green=ok,
+        red=not ok,
     )
 
 
@@ -160,13 +188,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not scenarios:
         return
     run = RunRecord(
-        run_id=dr.run_id, started_at=dr.started_at, ended_at=utcnow(), operator=dr.operator,
+        run_id=dr.run_id,
+        started_at=dr.started_at,
+        ended_at=utcnow(),
+        operator=dr.operator,
         environment=dr.profile.environment,
         targets=_read_lines(dr.run_dir / "targets.txt"),
-        profile_name=dr.profile.name, profile_sha256=dr.profile.fingerprint(),
+        profile_name=dr.profile.name,
+        profile_sha256=dr.profile.fingerprint(),
         runbooks=runbook_hashes(Path(str(session.config.rootpath))),
-        dry_run=dr.safety.dry_run, scenarios=scenarios,
-    )  # fmt: skip
+        dry_run=dr.safety.dry_run,
+        scenarios=scenarios,
+    )
     write_run(dr.run_dir, run, dr.redact)
     write_html(dr.run_dir, run, dr.redact)
     write_markdown(dr.run_dir, run, dr.redact)
@@ -185,9 +218,13 @@ def _write_allure_environment(config: pytest.Config, run: RunRecord) -> None:
     folder = getattr(config.option, "allure_report_dir", None)
     if not folder or not Path(folder).is_dir():
         return
-    lines = [f"run_id={run.run_id}", f"environment={run.environment}",
-             f"profile={run.profile_name}", f"profile_sha256={run.profile_sha256}",
-             f"operator={run.operator}"]  # fmt: skip
+    lines = [
+        f"run_id={run.run_id}",
+        f"environment={run.environment}",
+        f"profile={run.profile_name}",
+        f"profile_sha256={run.profile_sha256}",
+        f"operator={run.operator}",
+    ]
     (Path(folder) / "environment.properties").write_text("\n".join(lines) + "\n")
 
 
@@ -195,7 +232,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     dr = config.stash.get(dr_session_key, None)
     if dr is None or dr.run is None:
         return
-    console = Console(file=terminalreporter._tw._file, width=max(170, terminalreporter._tw.fullwidth))
+    console = Console(
+        file=terminalreporter._tw._file, width=max(170, terminalreporter._tw.fullwidth)
+    )
     print_summary(dr.run, console)
     terminalreporter.write_line(f"evidence: {dr.run_dir}")
     plan = _read_lines(dr.run_dir / "plan.txt")

@@ -171,12 +171,24 @@ class LocalPostgres:
         pwfile.chmod(0o600)
         result = subprocess.run(
             [
-                str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "-E", "UTF8", "--locale=C", "--no-sync",
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
             ],
-            capture_output=True, text=True, user=self._user, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            user=self._user,
+            check=False,
+        )
         pwfile.unlink()
         if result.returncode != 0:
             raise EnvironmentUnavailable(f"initdb failed: {result.stderr.strip()[:300]}")
@@ -191,15 +203,22 @@ class LocalPostgres:
             self.process = ManagedProcess(
                 self.name,
                 [
-                    str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
-                    "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.socket_dir),
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.socket_dir),
                 ],
                 self.base_dir / "server.log",
                 user=self._user,
                 # postmaster: SIGQUIT = immediate shutdown, SIGINT = fast shutdown
                 death_signal=signal.SIGQUIT,
                 stop_signal=signal.SIGINT,
-            )  # fmt: skip
+            )
         self.process.start()
         self.process.wait_ready(self.accepting, timeout)
 
@@ -285,10 +304,18 @@ def _tool_error(result: subprocess.CompletedProcess[bytes], endpoint: PostgresEn
 def dump_database(endpoint: PostgresEndpoint, database: str, out_path: Path) -> None:
     """``pg_dump --format=custom`` of one database into ``out_path``."""
     result = subprocess.run(
-        [endpoint.tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(out_path),
-         *endpoint.tool_args(database)],
-        env=endpoint.tool_env(), capture_output=True, check=False,
-    )  # fmt: skip
+        [
+            endpoint.tool("pg_dump"),
+            "--format=custom",
+            "--no-owner",
+            "--file",
+            str(out_path),
+            *endpoint.tool_args(database),
+        ],
+        env=endpoint.tool_env(),
+        capture_output=True,
+        check=False,
+    )
     if result.returncode != 0:
         raise EndpointUnreachable(f"pg_dump of {database} failed: {_tool_error(result, endpoint)}")
 
@@ -299,8 +326,9 @@ def check_dump_readable(endpoint: PostgresEndpoint, dump_path: Path) -> int:
         [endpoint.tool("pg_restore"), "--list", str(dump_path)], capture_output=True, check=False
     )
     if result.returncode != 0:
-        raise CorruptBackup(f"{dump_path.name}: not a readable pg_dump archive "
-                            f"({_tool_error(result, endpoint)})")  # fmt: skip
+        raise CorruptBackup(
+            f"{dump_path.name}: not a readable pg_dump archive ({_tool_error(result, endpoint)})"
+        )
     return sum(1 for line in result.stdout.decode().splitlines() if line and line[0] != ";")
 
 
@@ -311,10 +339,19 @@ def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_pa
     """
     create_database(endpoint, database)
     result = subprocess.run(
-        [endpoint.tool("pg_restore"), "--exit-on-error", "--single-transaction", "--no-owner",
-         "--no-privileges", *endpoint.tool_args(database), str(dump_path)],
-        env=endpoint.tool_env(), capture_output=True, check=False,
-    )  # fmt: skip
+        [
+            endpoint.tool("pg_restore"),
+            "--exit-on-error",
+            "--single-transaction",
+            "--no-owner",
+            "--no-privileges",
+            *endpoint.tool_args(database),
+            str(dump_path),
+        ],
+        env=endpoint.tool_env(),
+        capture_output=True,
+        check=False,
+    )
     if result.returncode != 0:
         drop_database(endpoint, database)
         message = _tool_error(result, endpoint)

@@ -63,8 +63,15 @@ class Journal:
                 record.ended_at = utcnow()
 
     def planned(self, name: str, runbook_step: str, detail: str) -> None:
-        self.steps.append(StepRecord(name=name, runbook_step=runbook_step, started_at=utcnow(),
-                                     status="planned", detail=detail))  # fmt: skip
+        self.steps.append(
+            StepRecord(
+                name=name,
+                runbook_step=runbook_step,
+                started_at=utcnow(),
+                status="planned",
+                detail=detail,
+            )
+        )
 
 
 @dataclass
@@ -101,7 +108,9 @@ def hms_full_restore(
             for name in target.dependents:
                 outcome.remembered_replicas[name] = target.platform.replicas(name)
                 target.platform.scale(name, 0)
-            s.detail = f"scaled {', '.join(target.dependents)} to 0; {deleted} SparkApplications deleted"
+            s.detail = (
+                f"scaled {', '.join(target.dependents)} to 0; {deleted} SparkApplications deleted"
+            )
         with journal.step("Scale down metastore", f"{RUNBOOK_HMS} · Option 1 step 2") as s:
             outcome.remembered_replicas[target.metastore_service] = target.platform.replicas(
                 target.metastore_service
@@ -125,9 +134,13 @@ def hms_full_restore(
             replace_database(target.pg, target.database, local)
             s.detail = f"{target.database} replaced from {outcome.backup.key}"
     finally:
-        with journal.step("Scale up metastore and wait ready", f"{RUNBOOK_HMS} · Option 1 steps 4-5"):
-            target.platform.scale(target.metastore_service,
-                                  outcome.remembered_replicas.get(target.metastore_service, 1))  # fmt: skip
+        with journal.step(
+            "Scale up metastore and wait ready", f"{RUNBOOK_HMS} · Option 1 steps 4-5"
+        ):
+            target.platform.scale(
+                target.metastore_service,
+                outcome.remembered_replicas.get(target.metastore_service, 1),
+            )
             target.platform.wait_ready(target.metastore_service, target.ready_timeout)
         with journal.step("Restart dependent services", f"{RUNBOOK_HMS} · Option 1 step 6") as s:
             for name in target.dependents:
@@ -161,13 +174,17 @@ def replace_database(pg: PostgresEndpoint, database: str, dump: Path) -> None:
     drop_database(pg, retired)
 
 
-def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: Path, journal: Journal) -> None:
+def rollback_from_snapshot(
+    target: MetastoreRestoreTarget, snapshot: Path, journal: Journal
+) -> None:
     """The runbook's Rollback Procedure, Option 1: back to the state before the restore."""
     with journal.step("Rollback: stop services", f"{RUNBOOK_RESTORE} · Rollback Option 1"):
         for name in (*target.dependents, target.metastore_service):
             target.platform.scale(name, 0)
     try:
-        with journal.step("Rollback: restore safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Option 1"):
+        with journal.step(
+            "Rollback: restore safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Option 1"
+        ):
             replace_database(target.pg, target.database, snapshot)
     finally:
         with journal.step("Rollback: restart services", f"{RUNBOOK_RESTORE} · Rollback Option 1"):

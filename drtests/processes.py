@@ -99,7 +99,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 user=self.user,
                 env=self.env,
-                preexec_fn=_die_with_parent(self.death_signal),  # noqa: PLW1509
+                preexec_fn=_die_with_parent(self.death_signal),
             )
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float:

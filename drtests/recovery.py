@@ -25,12 +25,16 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
         where = f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
         if target.get("environment") == "local":
             ledger.discarded(entry.fault_id, "embedded environment of that run no longer exists")
-            lines.append(f"{entry.fault_id} {entry.kind} on {where}: discarded (embedded environment gone)")
+            lines.append(
+                f"{entry.fault_id} {entry.kind} on {where}: discarded (embedded environment gone)"
+            )
             continue
         resolved = _live_target(profile, target)
         if resolved is None:
-            lines.append(f"{entry.fault_id} {entry.kind} on {where}: still pending; "
-                         "the current profile does not reach that target")  # fmt: skip
+            lines.append(
+                f"{entry.fault_id} {entry.kind} on {where}: still pending; "
+                "the current profile does not reach that target"
+            )
             continue
         try:
             safety.authorize(f"postgresql://{where}", f"revert leftover fault {entry.kind}")
@@ -52,8 +56,11 @@ def _live_target(profile: Profile, target: dict[str, object]) -> MetastoreTarget
     if pg is None:
         return None
     endpoint, database = PostgresEndpoint.from_dsn(pg.dsn.get_secret_value(), pg_bin_dir())
-    if (endpoint.host, endpoint.port, database) != (target.get("host"), target.get("port"),
-                                                    target.get("database")):  # fmt: skip
+    if (endpoint.host, endpoint.port, database) != (
+        target.get("host"),
+        target.get("port"),
+        target.get("database"),
+    ):
         return None
     workdir = profile.state_dir.absolute()
     return MetastoreTarget(endpoint, database, "live", Path(workdir))

@@ -11,7 +11,7 @@ from drtests.config import Profile
 from drtests.errors import SafetyError
 
 
-class DryRunStop(Exception):  # noqa: N818 - a signal, not an error
+class DryRunStop(Exception):
     """Raised instead of performing a write during a dry run; carries the plan line."""
 
 

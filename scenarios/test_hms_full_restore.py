@@ -63,8 +63,12 @@ def test_full_restore_from_backup(
     backup_catalog: BackupCatalog,
     inject_fault: InjectFault,
 ) -> None:
-    scenario.begin(PROCEDURE, "metastore", f"Full restore after: {fault.describe()}",
-                   f"{RUNBOOK_HMS} · Remediation Option 1")  # fmt: skip
+    scenario.begin(
+        PROCEDURE,
+        "metastore",
+        f"Full restore after: {fault.describe()}",
+        f"{RUNBOOK_HMS} · Remediation Option 1",
+    )
 
     # 1. Baseline and backup
     scenario.authorize(backup_catalog.target, "write a metastore backup")
@@ -84,12 +88,18 @@ def test_full_restore_from_backup(
 
     # 4. Detection must fire, with the checks this fault is known to break
     detected = scenario.detected(metastore.detect(baseline))
-    assert set(fault.detected_by) <= detected, f"not detected by {set(fault.detected_by) - detected}"
+    assert set(fault.detected_by) <= detected, (
+        f"not detected by {set(fault.detected_by) - detected}"
+    )
 
     # 5. Restore by the runbook
     assert scenario.incident_time is not None
-    outcome = hms_full_restore(metastore_services, backup_catalog,
-                               datetime.fromtimestamp(scenario.incident_time, UTC), scenario.journal)  # fmt: skip
+    outcome = hms_full_restore(
+        metastore_services,
+        backup_catalog,
+        datetime.fromtimestamp(scenario.incident_time, UTC),
+        scenario.journal,
+    )
     assert outcome.backup == backup
     scenario.restored(backup.uri)
 
@@ -97,8 +107,9 @@ def test_full_restore_from_backup(
     scenario.verified(metastore.verify(baseline))
 
     # 7. Objectives
-    scenario.measured_rpo(measure_rpo(changes_before_fault, metastore.change_log(),
-                                      scenario.incident_time))  # fmt: skip
+    scenario.measured_rpo(
+        measure_rpo(changes_before_fault, metastore.change_log(), scenario.incident_time)
+    )
     assert scenario.record.rpo is not None and scenario.record.rpo.detail.startswith(
         f"{CHANGES_AFTER_BACKUP} committed changes lost"
     )
@@ -114,8 +125,13 @@ def test_without_restore_verification_fails(
     inject_fault: InjectFault,
 ) -> None:
     """Negative control: the fault with the restore skipped must fail verification."""
-    scenario.begin(PROCEDURE, "metastore", f"No restore after: {fault.describe()}",
-                   f"{RUNBOOK_HMS} · Remediation Option 1 (skipped)", kind="negative-control")  # fmt: skip
+    scenario.begin(
+        PROCEDURE,
+        "metastore",
+        f"No restore after: {fault.describe()}",
+        f"{RUNBOOK_HMS} · Remediation Option 1 (skipped)",
+        kind="negative-control",
+    )
     baseline = metastore.baseline()
     scenario.incident()
     inject_fault(fault)
@@ -138,23 +154,41 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
     """Negative control: a backup corrupted in storage is refused at the checksum step, the
     damaged metastore is left exactly as it was, and verification fails."""
     fault = DeleteDatabaseTables("production_critical")
-    scenario.begin(PROCEDURE, "metastore", "Full restore from a corrupted backup",
-                   f"{RUNBOOK_HMS} · Remediation Option 1 with a sabotaged backup",
-                   kind="negative-control")  # fmt: skip
+    scenario.begin(
+        PROCEDURE,
+        "metastore",
+        "Full restore from a corrupted backup",
+        f"{RUNBOOK_HMS} · Remediation Option 1 with a sabotaged backup",
+        kind="negative-control",
+    )
     baseline = metastore.baseline()
     backup = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
     body = backup_catalog.client.get_object(Bucket=backup.bucket, Key=backup.key)["Body"].read()
-    corrupted = body[: len(body) // 2] + bytes(b ^ 0xFF for b in body[len(body) // 2 :][:64]) + body[len(body) // 2 + 64 :]
-    backup_catalog.client.put_object(Bucket=backup.bucket, Key=backup.key, Body=corrupted,
-                                     Metadata={"sha256": backup.sha256, "md5checksum": backup.md5})  # fmt: skip
+    corrupted = (
+        body[: len(body) // 2]
+        + bytes(b ^ 0xFF for b in body[len(body) // 2 :][:64])
+        + body[len(body) // 2 + 64 :]
+    )
+    backup_catalog.client.put_object(
+        Bucket=backup.bucket,
+        Key=backup.key,
+        Body=corrupted,
+        Metadata={"sha256": backup.sha256, "md5checksum": backup.md5},
+    )
     scenario.incident()
     inject_fault(fault)
     damaged = metastore.baseline()
     assert scenario.incident_time is not None
     with pytest.raises(ChecksumMismatch, match="checksum mismatch"):
-        hms_full_restore(metastore_services, backup_catalog,
-                         datetime.fromtimestamp(scenario.incident_time, UTC), scenario.journal)  # fmt: skip
+        hms_full_restore(
+            metastore_services,
+            backup_catalog,
+            datetime.fromtimestamp(scenario.incident_time, UTC),
+            scenario.journal,
+        )
     scenario.finding("restore refused: backup checksum mismatch")
 
-    assert metastore.baseline().fingerprints == damaged.fingerprints, "a refused restore changed data"
+    assert metastore.baseline().fingerprints == damaged.fingerprints, (
+        "a refused restore changed data"
+    )
     assert not scenario.verified(metastore.verify(baseline))

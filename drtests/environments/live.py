@@ -12,10 +12,12 @@ from drtests.postgres import PostgresEndpoint, pg_bin_dir
 
 def _s3(name: str, target: S3Target) -> S3Endpoint:
     return S3Endpoint(
-        name, target.endpoint_url, target.region,
+        name,
+        target.endpoint_url,
+        target.region,
         target.access_key_id.get_secret_value() if target.access_key_id else None,
         target.secret_access_key.get_secret_value() if target.secret_access_key else None,
-    )  # fmt: skip
+    )
 
 
 def live_environment(profile: Profile, workdir: Path) -> Environment:

@@ -40,6 +40,9 @@ def local_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
         )
         env.ephemeral_targets = {
             f"postgresql://{pg.endpoint.host}:{pg.endpoint.port}/*",
-            *(f"{primary.describe()}/{b}" for b in (*profile.buckets.data, profile.buckets.backups)),
+            *(
+                f"{primary.describe()}/{b}"
+                for b in (*profile.buckets.data, profile.buckets.backups)
+            ),
         }
         yield env

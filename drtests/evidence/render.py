@@ -35,20 +35,42 @@ def summary_rows(run: RunRecord) -> list[list[str]]:
     for s in run.scenarios:
         name = s.scenario_id + (" (control)" if s.kind != "scenario" else "")
         fault = "; ".join(f.kind for f in s.faults) or "—"
-        detected = ", ".join(s.detected_by[:3]) + (f" +{len(s.detected_by) - 3}" if len(s.detected_by) > 3 else "")
-        rows.append([name, fault, detected or "—",
-                     "yes" if s.restored else "no", "yes" if s.verified else "no",
-                     fmt_objective(s.rto), fmt_objective(s.rpo), s.verdict])  # fmt: skip
+        detected = ", ".join(s.detected_by[:3]) + (
+            f" +{len(s.detected_by) - 3}" if len(s.detected_by) > 3 else ""
+        )
+        rows.append(
+            [
+                name,
+                fault,
+                detected or "—",
+                "yes" if s.restored else "no",
+                "yes" if s.verified else "no",
+                fmt_objective(s.rto),
+                fmt_objective(s.rpo),
+                s.verdict,
+            ]
+        )
     return rows
 
 
-HEADERS = ["Scenario", "Fault", "Detected by", "Restored", "Verified",
-           "RTO objective / achieved", "RPO objective / achieved", "Verdict"]  # fmt: skip
+HEADERS = [
+    "Scenario",
+    "Fault",
+    "Detected by",
+    "Restored",
+    "Verified",
+    "RTO objective / achieved",
+    "RPO objective / achieved",
+    "Verdict",
+]
 
 
 def print_summary(run: RunRecord, console: Console) -> None:
-    table = Table(title=f"DR game day {escape(run.run_id)} — {'PASSED' if run.passed else 'FAILED'}",
-                  show_lines=False, expand=False)  # fmt: skip
+    table = Table(
+        title=f"DR game day {escape(run.run_id)} — {'PASSED' if run.passed else 'FAILED'}",
+        show_lines=False,
+        expand=False,
+    )
     for header in HEADERS:
         table.add_column(header, overflow="fold")
     for row in summary_rows(run):
@@ -64,31 +86,45 @@ def rto_chart_svg(scenarios: list[ScenarioRecord]) -> str:
         return "<p>No RTO measured.</p>"
     label_w, bar_w, row_h = 330, 520, 26
     height = row_h * len(rows) + 40
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 140}" '
-             f'height="{height}" role="img" aria-label="RTO against objective" '
-             'font-family="system-ui,sans-serif" font-size="12">']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 140}" '
+        f'height="{height}" role="img" aria-label="RTO against objective" '
+        'font-family="system-ui,sans-serif" font-size="12">'
+    ]
     for i, s in enumerate(rows):
         assert s.rto is not None and s.rto.achieved_s is not None
         share = s.rto.achieved_s / s.rto.objective_s if s.rto.objective_s else 1.0
         width = max(2.0, min(share, 1.2) / 1.2 * bar_w)
         y = 10 + i * row_h
         colour = "#2da44e" if s.rto.met else "#cf222e"
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
-                     f"{html.escape(s.scenario_id[:48])}</text>")  # fmt: skip
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="16" fill="{colour}"/>')
-        parts.append(f'<text x="{label_w + width + 6:.1f}" y="{y + 15}">'
-                     f"{_seconds(s.rto.achieved_s)} ({share:.2%} of {_seconds(s.rto.objective_s)})</text>")  # fmt: skip
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
+            f"{html.escape(s.scenario_id[:48])}</text>"
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="16" fill="{colour}"/>'
+        )
+        parts.append(
+            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}">'
+            f"{_seconds(s.rto.achieved_s)} ({share:.2%} of {_seconds(s.rto.objective_s)})</text>"
+        )
     objective_x = label_w + bar_w / 1.2
-    parts.append(f'<line x1="{objective_x:.1f}" y1="5" x2="{objective_x:.1f}" y2="{height - 22}" '
-                 'stroke="#57606a" stroke-dasharray="4 3"/>')  # fmt: skip
-    parts.append(f'<text x="{objective_x:.1f}" y="{height - 8}" text-anchor="middle" '
-                 'fill="#57606a">objective</text></svg>')  # fmt: skip
+    parts.append(
+        f'<line x1="{objective_x:.1f}" y1="5" x2="{objective_x:.1f}" y2="{height - 22}" '
+        'stroke="#57606a" stroke-dasharray="4 3"/>'
+    )
+    parts.append(
+        f'<text x="{objective_x:.1f}" y="{height - 8}" text-anchor="middle" '
+        'fill="#57606a">objective</text></svg>'
+    )
     return "".join(parts)
 
 
 def write_html(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
-    env = Environment(loader=PackageLoader("drtests.evidence", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))  # fmt: skip
+    env = Environment(
+        loader=PackageLoader("drtests.evidence", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
     page = env.get_template("report.html.j2").render(
         run=run, rto_chart=rto_chart_svg(run.scenarios), fmt=fmt_objective
     )
@@ -98,11 +134,17 @@ def write_html(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
 
 
 def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
-    lines = [f"# DR game day {run.run_id}: {'PASSED' if run.passed else 'FAILED'}", "",
-             f"Environment `{run.environment}`, profile `{run.profile_name}`, "
-             f"operator {run.operator}.", "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]  # fmt: skip
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in summary_rows(run)]
+    lines = [
+        f"# DR game day {run.run_id}: {'PASSED' if run.passed else 'FAILED'}",
+        "",
+        f"Environment `{run.environment}`, profile `{run.profile_name}`, operator {run.operator}.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += [
+        "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in summary_rows(run)
+    ]
     path = run_dir / "summary.md"
     path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
     return path

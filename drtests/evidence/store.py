@@ -29,7 +29,9 @@ def read_scenarios(run_dir: Path) -> list[ScenarioRecord]:
     folder = run_dir / "scenarios"
     if not folder.is_dir():
         return []
-    records = [ScenarioRecord.model_validate_json(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    records = [
+        ScenarioRecord.model_validate_json(p.read_text()) for p in sorted(folder.glob("*.json"))
+    ]
     return sorted(records, key=lambda r: (r.kind != "scenario", r.scenario_id))
 
 
@@ -44,6 +46,8 @@ def runbook_hashes(root: Path) -> dict[str, str]:
     for candidate in RUNBOOK_DIR_CANDIDATES:
         folder = (root / candidate).resolve()
         if folder.is_dir():
-            return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                    for p in sorted(folder.glob("*.txt"))}  # fmt: skip
+            return {
+                p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.glob("*.txt"))
+            }
     return {}

@@ -23,7 +23,9 @@ class ChangeLog:
     @classmethod
     def read(cls, conn: psycopg.Connection[Any]) -> ChangeLog:
         try:
-            rows = conn.execute('SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG"').fetchall()
+            rows = conn.execute(
+                'SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG"'
+            ).fetchall()
         except psycopg.errors.UndefinedTable:
             conn.rollback() if not conn.autocommit else None
             return cls({})
@@ -39,12 +41,16 @@ class RpoMeasurement:
     def describe(self) -> str:
         if not self.lost_changes:
             return "no committed change lost"
-        return (f"{self.lost_changes} committed changes lost; newest surviving change "
-                f"{self.rpo_seconds:.0f}s before the fault")  # fmt: skip
+        return (
+            f"{self.lost_changes} committed changes lost; newest surviving change "
+            f"{self.rpo_seconds:.0f}s before the fault"
+        )
 
 
-def measure_rpo(before_fault: ChangeLog, after_restore: ChangeLog, fault_time: float) -> RpoMeasurement:
-    """RPO achieved = fault time − commit time of the newest change that survived, or 0 when
+def measure_rpo(
+    before_fault: ChangeLog, after_restore: ChangeLog, fault_time: float
+) -> RpoMeasurement:
+    """RPO achieved = fault time - commit time of the newest change that survived, or 0 when
     nothing committed before the fault was lost."""
     lost = set(before_fault.events) - set(after_restore.events)
     surviving = [t for e, t in before_fault.events.items() if e in after_restore.events]
@@ -70,8 +76,9 @@ def commit_partition_stats_updates(conn: psycopg.Connection[Any], count: int) ->
                 return event_ids
             part_id, part_name, table, database = row
             conn.execute(
-                'INSERT INTO "PARTITION_PARAMS" VALUES (%s, \'numRows\', %s) '
-                'ON CONFLICT ("PART_ID", "PARAM_KEY") DO UPDATE SET "PARAM_VALUE" = EXCLUDED."PARAM_VALUE"',
+                "INSERT INTO \"PARTITION_PARAMS\" VALUES (%s, 'numRows', %s) "
+                'ON CONFLICT ("PART_ID", "PARAM_KEY") '
+                'DO UPDATE SET "PARAM_VALUE" = EXCLUDED."PARAM_VALUE"',
                 (part_id, str(int(time.time() * 1000) % 1_000_000)),
             )
             seq = conn.execute(
@@ -82,7 +89,8 @@ def commit_partition_stats_updates(conn: psycopg.Connection[Any], count: int) ->
             event_id = int(seq[0])
             conn.execute(
                 'INSERT INTO "NOTIFICATION_LOG" VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 '
-                'FROM "NOTIFICATION_LOG"), %s, %s, \'ALTER_PARTITION\', \'hive\', %s, %s, %s, \'json-0.2\')',
+                'FROM "NOTIFICATION_LOG"), '
+                "%s, %s, 'ALTER_PARTITION', 'hive', %s, %s, %s, 'json-0.2')",
                 (event_id, int(time.time()), database, table, json.dumps({"partition": part_name})),
             )
             event_ids.append(event_id)

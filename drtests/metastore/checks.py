@@ -68,12 +68,16 @@ class Check:
     needs_s3: bool = False
 
 
-TABLE_QUALIFIED = ("coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') "
-                   "|| '.' || t.\"TBL_NAME\"")
+TABLE_QUALIFIED = (
+    "coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') "
+    "|| '.' || t.\"TBL_NAME\""
+)
 NOT_VIEW = "coalesce(t.\"TBL_TYPE\", '') <> 'VIRTUAL_VIEW'"
 # "db.table" for messages, naming the dangling id when a parent row is gone
-QUALIFIED = ("coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') || '.' || "
-             "coalesce(t.\"TBL_NAME\", '<TBL_ID ' || coalesce(p.\"TBL_ID\"::text, 'NULL') || '>')")
+QUALIFIED = (
+    "coalesce(d.\"NAME\", '<DB_ID ' || coalesce(t.\"DB_ID\"::text, 'NULL') || '>') || '.' || "
+    "coalesce(t.\"TBL_NAME\", '<TBL_ID ' || coalesce(p.\"TBL_ID\"::text, 'NULL') || '>')"
+)
 
 
 def _rows(ctx: CheckContext, query: str, params: Iterable[Any] | None = None) -> list[Any]:
@@ -90,9 +94,10 @@ def metastore_accessible(ctx: CheckContext) -> list[Finding]:
 
 def required_tables_present(ctx: CheckContext) -> list[Finding]:
     missing = _rows(
-        ctx, "SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(quote_ident(t)) IS NULL",
+        ctx,
+        "SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(quote_ident(t)) IS NULL",
         (list(REQUIRED_TABLES),),
-    )  # fmt: skip
+    )
     return [Finding("required_tables_present", "error", r[0], "table missing") for r in missing]
 
 
@@ -121,12 +126,22 @@ def table_count_per_database(ctx: CheckContext) -> list[Finding]:
     for db_name, expected in sorted(ctx.expected_tables.items()):
         actual = counts.get(db_name)
         if actual is None:
-            findings.append(Finding("table_count_per_database", "error", db_name, "database missing"))
+            findings.append(
+                Finding("table_count_per_database", "error", db_name, "database missing")
+            )
         elif actual != expected:
-            findings.append(Finding("table_count_per_database", "error", db_name,
-                                    f"{actual} tables, expected {expected}"))  # fmt: skip
+            findings.append(
+                Finding(
+                    "table_count_per_database",
+                    "error",
+                    db_name,
+                    f"{actual} tables, expected {expected}",
+                )
+            )
     for db_name in sorted(set(counts) - set(ctx.expected_tables)):
-        findings.append(Finding("table_count_per_database", "warning", db_name, "unexpected database"))
+        findings.append(
+            Finding("table_count_per_database", "warning", db_name, "unexpected database")
+        )
     return findings
 
 
@@ -138,8 +153,10 @@ def partitioned_tables_without_partitions(ctx: CheckContext) -> list[Finding]:
         'WHERE EXISTS (SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID") '
         'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" p WHERE p."TBL_ID" = t."TBL_ID") ORDER BY 1',
     )
-    return [Finding("partitioned_tables_without_partitions", "info", r[0], "no partitions")
-            for r in rows]  # fmt: skip
+    return [
+        Finding("partitioned_tables_without_partitions", "info", r[0], "no partitions")
+        for r in rows
+    ]
 
 
 def invalid_storage_descriptors(ctx: CheckContext) -> list[Finding]:
@@ -150,13 +167,15 @@ def invalid_storage_descriptors(ctx: CheckContext) -> list[Finding]:
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
         f"WHERE {NOT_VIEW} AND coalesce(s.\"LOCATION\", '') = '' "
         "UNION ALL "
-        f'SELECT {QUALIFIED} || \'/\' || coalesce(p."PART_NAME", \'?\'), s."SD_ID" '
+        f"SELECT {QUALIFIED} || '/' || coalesce(p.\"PART_NAME\", '?'), s.\"SD_ID\" "
         'FROM "PARTITIONS" p JOIN "SDS" s ON s."SD_ID" = p."SD_ID" '
         'LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
         "WHERE coalesce(s.\"LOCATION\", '') = '' ORDER BY 1",
     )
-    return [Finding("invalid_storage_descriptors", "error", str(r[0]),
-                    f"SD_ID {r[1]} has no location") for r in rows]  # fmt: skip
+    return [
+        Finding("invalid_storage_descriptors", "error", str(r[0]), f"SD_ID {r[1]} has no location")
+        for r in rows
+    ]
 
 
 def orphaned_partitions(ctx: CheckContext) -> list[Finding]:
@@ -166,24 +185,38 @@ def orphaned_partitions(ctx: CheckContext) -> list[Finding]:
         'SELECT p."PART_ID", p."PART_NAME", p."TBL_ID" FROM "PARTITIONS" p '
         'LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" WHERE t."TBL_ID" IS NULL ORDER BY 1',
     )
-    return [Finding("orphaned_partitions", "error", f"PART_ID {r[0]} {r[1]}",
-                    f"table {r[2] if r[2] is not None else 'NULL'} does not exist")
-            for r in rows]  # fmt: skip
+    return [
+        Finding(
+            "orphaned_partitions",
+            "error",
+            f"PART_ID {r[0]} {r[1]}",
+            f"table {r[2] if r[2] is not None else 'NULL'} does not exist",
+        )
+        for r in rows
+    ]
 
 
 def missing_storage_descriptors(ctx: CheckContext) -> list[Finding]:
     """Non-view tables and partitions whose SD_ID is NULL or points nowhere (schematool)."""
     rows = _rows(
         ctx,
-        f'SELECT {TABLE_QUALIFIED}, t."SD_ID" FROM "TBLS" t LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+        f'SELECT {TABLE_QUALIFIED}, t."SD_ID" FROM "TBLS" t '
+        'LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE s."SD_ID" IS NULL AND {NOT_VIEW} '
         "UNION ALL "
-        'SELECT \'PART_ID \' || p."PART_ID" || \' \' || coalesce(p."PART_NAME", \'?\'), p."SD_ID" '
+        "SELECT 'PART_ID ' || p.\"PART_ID\" || ' ' || coalesce(p.\"PART_NAME\", '?'), p.\"SD_ID\" "
         'FROM "PARTITIONS" p LEFT JOIN "SDS" s ON s."SD_ID" = p."SD_ID" WHERE s."SD_ID" IS NULL '
         "ORDER BY 1",
     )
-    return [Finding("missing_storage_descriptors", "error", str(r[0]),
-                    f"SD_ID {r[1] if r[1] is not None else 'NULL'} missing") for r in rows]  # fmt: skip
+    return [
+        Finding(
+            "missing_storage_descriptors",
+            "error",
+            str(r[0]),
+            f"SD_ID {r[1] if r[1] is not None else 'NULL'} missing",
+        )
+        for r in rows
+    ]
 
 
 # child table, child column, parent table, parent column: Hive's foreign keys.
@@ -208,7 +241,9 @@ REFERENCES = (
 
 def dangling_references(ctx: CheckContext) -> list[Finding]:
     """Rows whose parent is gone: what bypassed foreign keys or a half-applied restore leave."""
-    present = {r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    present = {
+        r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
     parts = [
         f"SELECT '{child}.{ccol} -> {parent}', count(*) FROM \"{child}\" c "
         f'WHERE c."{ccol}" IS NOT NULL AND NOT EXISTS '
@@ -219,8 +254,11 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
     if not parts:
         return []
     rows = _rows(ctx, " UNION ALL ".join(parts))
-    return [Finding("dangling_references", "error", r[0], f"{r[1]} rows reference nothing")
-            for r in rows if r[1]]  # fmt: skip
+    return [
+        Finding("dangling_references", "error", r[0], f"{r[1]} rows reference nothing")
+        for r in rows
+        if r[1]
+    ]
 
 
 def invalid_locations(ctx: CheckContext) -> list[Finding]:
@@ -229,8 +267,8 @@ def invalid_locations(ctx: CheckContext) -> list[Finding]:
     rows = _rows(
         ctx,
         "SELECT kind, subject, loc FROM ("
-        " SELECT 'database' AS kind, d.\"NAME\" AS subject, d.\"DB_LOCATION_URI\" AS loc FROM \"DBS\" d"
-        f" UNION ALL SELECT 'table', {TABLE_QUALIFIED}, s.\"LOCATION\" FROM \"TBLS\" t"
+        ' SELECT \'database\' AS kind, d."NAME" AS subject, d."DB_LOCATION_URI" AS loc FROM "DBS" d'
+        f' UNION ALL SELECT \'table\', {TABLE_QUALIFIED}, s."LOCATION" FROM "TBLS" t'
         '  JOIN "SDS" s ON s."SD_ID" = t."SD_ID" LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"'
         f"  WHERE {NOT_VIEW}"
         f" UNION ALL SELECT 'partition', {QUALIFIED} || '/' || p.\"PART_NAME\", s.\"LOCATION\""
@@ -240,28 +278,42 @@ def invalid_locations(ctx: CheckContext) -> list[Finding]:
         " OR (coalesce(loc, '') <> '' AND NOT (loc LIKE ANY(%s))) ORDER BY 1, 2",
         (patterns,),
     )
-    return [Finding("invalid_locations", "error", f"{r[0]} {r[1]}",
-                    f"location {r[2]!r} not on allow-list {list(ctx.location_allow_list)}")
-            for r in rows]  # fmt: skip
+    return [
+        Finding(
+            "invalid_locations",
+            "error",
+            f"{r[0]} {r[1]}",
+            f"location {r[2]!r} not on allow-list {list(ctx.location_allow_list)}",
+        )
+        for r in rows
+    ]
 
 
 def sequence_counters(ctx: CheckContext) -> list[Finding]:
     """SEQUENCE_TABLE NEXT_VAL above MAX(id) per model class; NOTIFICATION_SEQUENCE too."""
-    present = {r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    present = {
+        r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
     parts = [
-        f"SELECT '{SEQUENCE_PREFIX}{model}' AS seq, (SELECT max(\"{column}\") FROM \"{table}\") AS mx"
+        f'SELECT \'{SEQUENCE_PREFIX}{model}\' AS seq, (SELECT max("{column}") FROM "{table}") AS mx'
         for model, (table, column) in SEQUENCE_CLASSES.items()
         if table in present
     ]
     rows = _rows(
         ctx,
-        f"SELECT m.seq, m.mx, s.\"NEXT_VAL\" FROM ({' UNION ALL '.join(parts)}) m "
+        f'SELECT m.seq, m.mx, s."NEXT_VAL" FROM ({" UNION ALL ".join(parts)}) m '
         'LEFT JOIN "SEQUENCE_TABLE" s ON s."SEQUENCE_NAME" = m.seq '
         'WHERE m.mx IS NOT NULL AND (s."NEXT_VAL" IS NULL OR s."NEXT_VAL" <= m.mx) ORDER BY 1',
     )
-    findings = [Finding("sequence_counters", "error", r[0].removeprefix(SEQUENCE_PREFIX),
-                        f"NEXT_VAL {r[2]} not above max id {r[1]}: next insert collides")
-                for r in rows]  # fmt: skip
+    findings = [
+        Finding(
+            "sequence_counters",
+            "error",
+            r[0].removeprefix(SEQUENCE_PREFIX),
+            f"NEXT_VAL {r[2]} not above max id {r[1]}: next insert collides",
+        )
+        for r in rows
+    ]
     if "NOTIFICATION_LOG" in present and "NOTIFICATION_SEQUENCE" in present:
         notif = _rows(
             ctx,
@@ -270,8 +322,14 @@ def sequence_counters(ctx: CheckContext) -> list[Finding]:
         )
         for next_id, max_id in notif:
             if max_id is not None and next_id <= max_id:
-                findings.append(Finding("sequence_counters", "error", "NOTIFICATION_SEQUENCE",
-                                        f"NEXT_EVENT_ID {next_id} not above max {max_id}"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "sequence_counters",
+                        "error",
+                        "NOTIFICATION_SEQUENCE",
+                        f"NEXT_EVENT_ID {next_id} not above max {max_id}",
+                    )
+                )
     return findings
 
 
@@ -297,13 +355,17 @@ def _locations(ctx: CheckContext) -> _Locations:
         except ValueError:
             return None  # not S3: invalid_locations reports it
 
-    dbs = {name: loc for name, uri in _rows(ctx, 'SELECT "NAME", "DB_LOCATION_URI" FROM "DBS"')
-           if (loc := parse(uri))}  # fmt: skip
+    dbs = {
+        name: loc
+        for name, uri in _rows(ctx, 'SELECT "NAME", "DB_LOCATION_URI" FROM "DBS"')
+        if (loc := parse(uri))
+    }
     tables: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {}
     for name, uri, keys in _rows(
         ctx,
-        f'SELECT {TABLE_QUALIFIED}, s."LOCATION", coalesce((SELECT array_agg(k."PKEY_NAME" ORDER BY '
-        'k."INTEGER_IDX") FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID"), \'{}\') '
+        f'SELECT {TABLE_QUALIFIED}, s."LOCATION", '
+        'coalesce((SELECT array_agg(k."PKEY_NAME" ORDER BY k."INTEGER_IDX") '
+        'FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = t."TBL_ID"), \'{}\') '
         'FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
         f'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" WHERE {NOT_VIEW}',
     ):
@@ -326,7 +388,9 @@ def _listed_directories(s3: S3Client, roots: Iterable[tuple[str, str]]) -> set[t
     """Every 'directory' (key prefix ending at a '/') that holds an object under the roots."""
     chosen: list[tuple[str, str]] = []
     for bucket, key in sorted(set(roots), key=lambda r: (r[0], len(r[1]))):
-        if not any(b == bucket and (not k or key == k or key.startswith(k + "/")) for b, k in chosen):
+        if not any(
+            b == bucket and (not k or key == k or key.startswith(k + "/")) for b, k in chosen
+        ):
             chosen.append((bucket, key))
     directories: set[tuple[str, str]] = set()
     paginator = s3.get_paginator("list_objects_v2")
@@ -352,10 +416,16 @@ def s3_paths_exist(ctx: CheckContext) -> list[Finding]:
     locs = _locations(ctx)
     roots = [*locs.databases.values(), *(loc for loc, _ in locs.tables.values())]
     present = _listed_directories(s3, roots)
-    findings = [Finding("s3_paths_exist", "error", f"table {name}", f"s3a://{b}/{k} is empty or missing")
-                for name, ((b, k), _) in sorted(locs.tables.items()) if (b, k) not in present]  # fmt: skip
-    findings += [Finding("s3_paths_exist", "error", f"partition {name}", f"s3a://{b}/{k} missing")
-                 for name, (b, k) in sorted(locs.partitions.items()) if (b, k) not in present]  # fmt: skip
+    findings = [
+        Finding("s3_paths_exist", "error", f"table {name}", f"s3a://{b}/{k} is empty or missing")
+        for name, ((b, k), _) in sorted(locs.tables.items())
+        if (b, k) not in present
+    ]
+    findings += [
+        Finding("s3_paths_exist", "error", f"partition {name}", f"s3a://{b}/{k} missing")
+        for name, (b, k) in sorted(locs.partitions.items())
+        if (b, k) not in present
+    ]
     return findings
 
 
@@ -371,15 +441,27 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
     for db_name, (bucket, db_key) in sorted(locs.databases.items()):
         depth = db_key.count("/") + 1 if db_key else 0
         for b, k in sorted(present):
-            if b != bucket or k.count("/") != depth or not k.startswith(f"{db_key}/" if db_key else ""):
+            if (
+                b != bucket
+                or k.count("/") != depth
+                or not k.startswith(f"{db_key}/" if db_key else "")
+            ):
                 continue
             leaf = k.rsplit("/", 1)[-1]
             if leaf.startswith(("_", ".")) or "=" in leaf or (b, k) in table_locs:
                 continue
-            if any(k.startswith(f"{tk}/") or tk.startswith(f"{k}/") for tb, tk in table_locs if tb == b):
+            if any(
+                k.startswith(f"{tk}/") or tk.startswith(f"{k}/") for tb, tk in table_locs if tb == b
+            ):
                 continue
-            findings.append(Finding("s3_paths_registered", "error", f"s3a://{b}/{k}",
-                                    f"directory under database {db_name} belongs to no table"))  # fmt: skip
+            findings.append(
+                Finding(
+                    "s3_paths_registered",
+                    "error",
+                    f"s3a://{b}/{k}",
+                    f"directory under database {db_name} belongs to no table",
+                )
+            )
     registered = set(locs.partitions.values())
     for name, ((bucket, tkey), keys) in sorted(locs.tables.items()):
         if not keys:
@@ -394,8 +476,14 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
             if [s.partition("=")[0] for s in segments] != list(keys):
                 continue
             if (b, k) not in registered:
-                findings.append(Finding("s3_paths_registered", "error", f"s3a://{b}/{k}",
-                                        f"partition directory of {name} not in the metastore"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "s3_paths_registered",
+                        "error",
+                        f"s3a://{b}/{k}",
+                        f"partition directory of {name} not in the metastore",
+                    )
+                )
     return findings
 
 
@@ -404,19 +492,32 @@ CHECKS: tuple[Check, ...] = (
     Check("required_tables_present", "schema tables present", required_tables_present),
     Check("version_row", "one VERSION row of a supported version", version_row),
     Check("table_count_per_database", "tables per database as expected", table_count_per_database),
-    Check("partitioned_tables_without_partitions", "partitioned tables with no partitions (info)",
-          partitioned_tables_without_partitions),  # fmt: skip
-    Check("invalid_storage_descriptors", "storage descriptors with NULL/empty location",
-          invalid_storage_descriptors),  # fmt: skip
+    Check(
+        "partitioned_tables_without_partitions",
+        "partitioned tables with no partitions (info)",
+        partitioned_tables_without_partitions,
+    ),
+    Check(
+        "invalid_storage_descriptors",
+        "storage descriptors with NULL/empty location",
+        invalid_storage_descriptors,
+    ),
     Check("orphaned_partitions", "partitions without a table", orphaned_partitions),
-    Check("missing_storage_descriptors", "tables/partitions without storage descriptor",
-          missing_storage_descriptors),  # fmt: skip
+    Check(
+        "missing_storage_descriptors",
+        "tables/partitions without storage descriptor",
+        missing_storage_descriptors,
+    ),
     Check("dangling_references", "rows referencing deleted parents", dangling_references),
     Check("invalid_locations", "locations outside the allow-list", invalid_locations),
     Check("sequence_counters", "id sequences above max ids", sequence_counters),
     Check("s3_paths_exist", "metastore locations exist in S3", s3_paths_exist, needs_s3=True),
-    Check("s3_paths_registered", "S3 directories known to the metastore", s3_paths_registered,
-          needs_s3=True),  # fmt: skip
+    Check(
+        "s3_paths_registered",
+        "S3 directories known to the metastore",
+        s3_paths_registered,
+        needs_s3=True,
+    ),
 )
 
 

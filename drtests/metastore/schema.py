@@ -31,10 +31,22 @@ SEQUENCE_PREFIX = "org.apache.hadoop.hive.metastore.model."
 # Tables whose absence means the metastore cannot serve (schematool's table check, trimmed
 # to the ones both the 2.3 and 3.1 schemas have).
 REQUIRED_TABLES = (
-    "VERSION", "DBS", "DATABASE_PARAMS", "TBLS", "TABLE_PARAMS", "SDS", "CDS", "COLUMNS_V2",
-    "SERDES", "SERDE_PARAMS", "PARTITIONS", "PARTITION_KEYS", "PARTITION_KEY_VALS",
-    "PARTITION_PARAMS", "SEQUENCE_TABLE",
-)  # fmt: skip
+    "VERSION",
+    "DBS",
+    "DATABASE_PARAMS",
+    "TBLS",
+    "TABLE_PARAMS",
+    "SDS",
+    "CDS",
+    "COLUMNS_V2",
+    "SERDES",
+    "SERDE_PARAMS",
+    "PARTITIONS",
+    "PARTITION_KEYS",
+    "PARTITION_KEY_VALS",
+    "PARTITION_PARAMS",
+    "SEQUENCE_TABLE",
+)
 
 SUPPORTED_VERSIONS = ("2.3.0", "3.0.0", "3.1.0")
 

@@ -31,10 +31,27 @@ PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 DATABASE_NAMES = ("production_critical", "analytics", "staging", "finance", "marketing")
-TABLE_NAMES = ("fact_table", "events", "sessions", "orders", "clicks", "payments",
-               "inventory", "shipments", "returns", "reviews", "dim_customer", "dim_product")  # fmt: skip
-COLUMNS = (("id", "bigint"), ("customer_id", "bigint"), ("amount", "decimal(18,2)"),
-           ("status", "string"), ("payload", "string"))  # fmt: skip
+TABLE_NAMES = (
+    "fact_table",
+    "events",
+    "sessions",
+    "orders",
+    "clicks",
+    "payments",
+    "inventory",
+    "shipments",
+    "returns",
+    "reviews",
+    "dim_customer",
+    "dim_product",
+)
+COLUMNS = (
+    ("id", "bigint"),
+    ("customer_id", "bigint"),
+    ("amount", "decimal(18,2)"),
+    ("status", "string"),
+    ("payload", "string"),
+)
 
 
 @dataclass
@@ -101,8 +118,8 @@ def seed_metastore(
     rows["CTLGS"].append((1, "hive", "Default catalog for Hive", warehouse))
     rows["ROLES"] += [(1, now, "admin", "admin"), (2, now, "public", "public")]
     rows["GLOBAL_PRIVS"].append((1, now, 1, "admin", "ROLE", "admin", "ROLE", "All", "SQL"))
-    for role_id in (1, 2):
-        ids("MRole")
+    ids("MRole")
+    ids("MRole")
     ids("MGlobalPrivilege")
 
     def storage(location: str | None, cd_id: int) -> int:
@@ -117,36 +134,64 @@ def seed_metastore(
 
     names = [*DATABASE_NAMES, *(f"db_{i:03d}" for i in range(len(DATABASE_NAMES), 1000))]
     default_db = ids("MDatabase")
-    rows["DBS"].append((default_db, "Default Hive database", warehouse, "default", "public",
-                        "ROLE", "hive"))  # fmt: skip
+    rows["DBS"].append(
+        (default_db, "Default Hive database", warehouse, "default", "public", "ROLE", "hive")
+    )
     for db_name in names[: settings.databases]:
         db_id = ids("MDatabase")
         db_location = f"{warehouse}/{db_name}.db"
-        rows["DBS"].append((db_id, f"{db_name} data", db_location, db_name, "spark", "USER",
-                            "hive"))  # fmt: skip
-        rows["DATABASE_PARAMS"] += [(db_id, "owner_team", "data-platform"),
-                                    (db_id, "retention_days", "365")]  # fmt: skip
+        rows["DBS"].append(
+            (db_id, f"{db_name} data", db_location, db_name, "spark", "USER", "hive")
+        )
+        rows["DATABASE_PARAMS"] += [
+            (db_id, "owner_team", "data-platform"),
+            (db_id, "retention_days", "365"),
+        ]
         events.append(("CREATE_DATABASE", db_name, None, {"location": db_location}))
         table_names = [*TABLE_NAMES, *(f"table_{i:03d}" for i in range(len(TABLE_NAMES), 999))]
         for index in range(settings.tables_per_database):
             is_view = index == settings.tables_per_database - 1
             unpartitioned = index == settings.tables_per_database - 2
             name = f"v_{table_names[0]}_daily" if is_view else table_names[index]
-            table_type = ("VIRTUAL_VIEW" if is_view else
-                          "EXTERNAL_TABLE" if index % 2 == 0 else "MANAGED_TABLE")  # fmt: skip
+            table_type = (
+                "VIRTUAL_VIEW"
+                if is_view
+                else "EXTERNAL_TABLE"
+                if index % 2 == 0
+                else "MANAGED_TABLE"
+            )
             location = None if is_view else f"{db_location}/{name}"
-            keys: tuple[str, ...] = () if (is_view or unpartitioned) else (
-                ("dt", "hr") if index % 2 == 0 else ("dt",))  # fmt: skip
+            keys: tuple[str, ...] = (
+                () if (is_view or unpartitioned) else (("dt", "hr") if index % 2 == 0 else ("dt",))
+            )
             cd_id = ids("MColumnDescriptor")
             rows["CDS"].append((cd_id,))
             for position, (column, type_name) in enumerate(COLUMNS):
                 rows["COLUMNS_V2"].append((cd_id, None, column, type_name, position))
             sd_id = storage(location, cd_id)
             tbl_id = ids("MTable")
-            view_sql = (f"SELECT dt, count(*) FROM {db_name}.{table_names[0]} GROUP BY dt"
-                        if is_view else None)  # fmt: skip
-            rows["TBLS"].append((tbl_id, now, db_id, 0, "spark", "USER", 0, sd_id, name,
-                                 table_type, view_sql, view_sql, False))  # fmt: skip
+            view_sql = (
+                f"SELECT dt, count(*) FROM {db_name}.{table_names[0]} GROUP BY dt"
+                if is_view
+                else None
+            )
+            rows["TBLS"].append(
+                (
+                    tbl_id,
+                    now,
+                    db_id,
+                    0,
+                    "spark",
+                    "USER",
+                    0,
+                    sd_id,
+                    name,
+                    table_type,
+                    view_sql,
+                    view_sql,
+                    False,
+                )
+            )
             params = {"transient_lastDdlTime": str(now), "numFiles": "1", "totalSize": "1024"}
             if table_type == "EXTERNAL_TABLE":
                 params["EXTERNAL"] = "TRUE"
@@ -156,10 +201,30 @@ def seed_metastore(
             if not is_view:
                 for column, type_name in COLUMNS[:2]:
                     rows["TAB_COL_STATS"].append(
-                        (ids("MTableColumnStatistics"), "hive", db_name, name, column, type_name,
-                         tbl_id, 1, 1_000_000, None, None, None, None, 0, 1000, None, None,
-                         None, None, None, now)
-                    )  # fmt: skip
+                        (
+                            ids("MTableColumnStatistics"),
+                            "hive",
+                            db_name,
+                            name,
+                            column,
+                            type_name,
+                            tbl_id,
+                            1,
+                            1_000_000,
+                            None,
+                            None,
+                            None,
+                            None,
+                            0,
+                            1000,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            now,
+                        )
+                    )
             events.append(("CREATE_TABLE", db_name, name, {"tableType": table_type}))
             table = SeededTable(db_name, name, table_type, location, keys)
             seeded.append(table)
@@ -179,18 +244,60 @@ def seed_metastore(
                     (part_id, "totalSize", "1024"),
                 ]
                 rows["PART_COL_STATS"].append(
-                    (ids("MPartitionColumnStatistics"), "hive", db_name, name, part_name, "id",
-                     "bigint", part_id, 1, 1000, None, None, None, None, 0, 1000, None, None,
-                     None, None, None, now)
-                )  # fmt: skip
+                    (
+                        ids("MPartitionColumnStatistics"),
+                        "hive",
+                        db_name,
+                        name,
+                        part_name,
+                        "id",
+                        "bigint",
+                        part_id,
+                        1,
+                        1000,
+                        None,
+                        None,
+                        None,
+                        None,
+                        0,
+                        1000,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        now,
+                    )
+                )
                 table.partitions.append(part_name)
             events.append(("ADD_PARTITION", db_name, name, {"partitions": len(table.partitions)}))
 
-    rows["FUNCS"].append((ids("MFunction"), "com.example.hive.udf.MaskPii", now, default_db + 1,
-                          "mask_pii", 1, "spark", "USER"))  # fmt: skip
+    rows["FUNCS"].append(
+        (
+            ids("MFunction"),
+            "com.example.hive.udf.MaskPii",
+            now,
+            default_db + 1,
+            "mask_pii",
+            1,
+            "spark",
+            "USER",
+        )
+    )
     for event_id, (kind, db_name, tbl_name, message) in enumerate(events, start=1):
-        rows["NOTIFICATION_LOG"].append((event_id, event_id, now, kind, "hive", db_name,
-                                         tbl_name, json.dumps(message), "json-0.2"))  # fmt: skip
+        rows["NOTIFICATION_LOG"].append(
+            (
+                event_id,
+                event_id,
+                now,
+                kind,
+                "hive",
+                db_name,
+                tbl_name,
+                json.dumps(message),
+                "json-0.2",
+            )
+        )
 
     with conn.transaction():
         for table_name, table_rows in rows.items():

@@ -30,16 +30,25 @@ def take_baseline(conn: psycopg.Connection[Any]) -> Baseline:
 def check_records(results: list[CheckResult]) -> list[CheckRecord]:
     return [
         CheckRecord(
-            name=r.name, ok=r.ok, error=r.error, findings_total=len(r.findings),
-            findings=[FindingRecord(severity=f.severity, subject=f.subject, detail=f.detail)
-                      for f in r.findings[:MAX_FINDINGS_KEPT]],
-        )  # fmt: skip
+            name=r.name,
+            ok=r.ok,
+            error=r.error,
+            findings_total=len(r.findings),
+            findings=[
+                FindingRecord(severity=f.severity, subject=f.subject, detail=f.detail)
+                for f in r.findings[:MAX_FINDINGS_KEPT]
+            ],
+        )
         for r in results
     ]
 
 
-def detect(conn: psycopg.Connection[Any], baseline: Baseline, allow_list: tuple[str, ...],
-           s3: S3Client | None) -> list[CheckResult]:  # fmt: skip
+def detect(
+    conn: psycopg.Connection[Any],
+    baseline: Baseline,
+    allow_list: tuple[str, ...],
+    s3: S3Client | None,
+) -> list[CheckResult]:
     """The runbook's detection queries (corrected) and schematool's checks."""
     return run_checks(CheckContext(conn, allow_list, baseline.tables_per_database, s3))
 
@@ -71,8 +80,12 @@ def compare_fingerprints(conn: psycopg.Connection[Any], baseline: Baseline) -> C
     return result
 
 
-def verify(conn: psycopg.Connection[Any], baseline: Baseline, allow_list: tuple[str, ...],
-           s3: S3Client | None) -> list[CheckResult]:  # fmt: skip
+def verify(
+    conn: psycopg.Connection[Any],
+    baseline: Baseline,
+    allow_list: tuple[str, ...],
+    s3: S3Client | None,
+) -> list[CheckResult]:
     """The runbook's post-restore checks: every consistency check clean, S3 consistent,
     fingerprints equal the baseline."""
     return [*detect(conn, baseline, allow_list, s3), compare_fingerprints(conn, baseline)]

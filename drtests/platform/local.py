@@ -36,10 +36,20 @@ class LocalPlatform:
         env = {**_base_env(), "DRTESTS_BACKEND_DSN": dsn}
         process = ManagedProcess(
             name,
-            [sys.executable, "-m", "drtests.platform.service", "--name", name,
-             "--port", str(port), "--backend-dsn-env", "DRTESTS_BACKEND_DSN"],
-            self.workdir / f"{name}.log", env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "drtests.platform.service",
+                "--name",
+                name,
+                "--port",
+                str(port),
+                "--backend-dsn-env",
+                "DRTESTS_BACKEND_DSN",
+            ],
+            self.workdir / f"{name}.log",
+            env=env,
+        )
         self._workloads[name] = _Workload(process, port)
         return self._workloads[name].health_url
 
@@ -47,10 +57,20 @@ class LocalPlatform:
         port = free_port()
         process = ManagedProcess(
             name,
-            [sys.executable, "-m", "drtests.platform.service", "--name", name,
-             "--port", str(port), "--depends-on", depends_on_url],
-            self.workdir / f"{name}.log", env=_base_env(),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "drtests.platform.service",
+                "--name",
+                name,
+                "--port",
+                str(port),
+                "--depends-on",
+                depends_on_url,
+            ],
+            self.workdir / f"{name}.log",
+            env=_base_env(),
+        )
         self._workloads[name] = _Workload(process, port)
 
     def url(self, workload: str, path: str) -> str:
@@ -60,7 +80,9 @@ class LocalPlatform:
         try:
             return self._workloads[workload]
         except KeyError:
-            raise EnvironmentUnavailable(f"no workload named {workload!r} on the local platform") from None
+            raise EnvironmentUnavailable(
+                f"no workload named {workload!r} on the local platform"
+            ) from None
 
     def replicas(self, workload: str) -> int:
         return self._get(workload).replicas
@@ -112,4 +134,6 @@ def _http_ok(url: str) -> bool:
 
 
 def wait_all_ready(platform: LocalPlatform, workloads: list[str], timeout: float) -> float:
-    return wait_until(lambda: all(platform.ready(w) for w in workloads), timeout, ", ".join(workloads))
+    return wait_until(
+        lambda: all(platform.ready(w) for w in workloads), timeout, ", ".join(workloads)
+    )

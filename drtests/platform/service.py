@@ -54,11 +54,12 @@ def main() -> None:
     parser.add_argument("--backend-dsn-env")
     parser.add_argument("--depends-on")
     args = parser.parse_args()
-    state = _State(os.environ.get(args.backend_dsn_env) if args.backend_dsn_env else None,
-                   args.depends_on)  # fmt: skip
+    state = _State(
+        os.environ.get(args.backend_dsn_env) if args.backend_dsn_env else None, args.depends_on
+    )
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             try:
                 if self.path == "/databases" and state.dsn is not None:
                     body, status = json.dumps(state.databases()), 200
@@ -76,7 +77,7 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
