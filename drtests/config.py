@@ -156,7 +156,7 @@ def load_profile(path: Path | None, environment: EnvironmentKind | None = None) 
     if environment is not None and environment != profile.environment:
         profile = profile.model_copy(update={"environment": environment})
     if profile.environment == "live":
-        _require_live_targets(profile)
+        _require_live_targets(profile, str(path) if path else repr(profile.name))
     return profile
 
 
@@ -182,10 +182,10 @@ def _read_profile_file(path: Path) -> Profile:
         raise ProfileError(f"profile {path}: {where}: {first['msg']}{more}") from None
 
 
-def _require_live_targets(profile: Profile) -> None:
+def _require_live_targets(profile: Profile, source: str) -> None:
     if "metastore" not in profile.postgres:
         raise ProfileError(
-            f"profile {profile.name!r}: live mode needs [postgres.metastore] dsn = 'postgresql://…'"
+            f"profile {source}: live mode needs [postgres.metastore] dsn = 'postgresql://…'"
         )
     if "primary" not in profile.s3:
-        raise ProfileError(f"profile {profile.name!r}: live mode needs [s3.primary]")
+        raise ProfileError(f"profile {source}: live mode needs [s3.primary]")

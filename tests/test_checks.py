@@ -1,0 +1,107 @@
+"""The corrected detection checks: each fires on the damage it names, never on a clean or
+legitimately unusual metastore (views, empty partitioned tables, `_`-prefixed S3 entries)."""
+
+from __future__ import annotations
+
+import pytest
+
+from drtests.metastore.checks import CheckResult, failed
+from drtests.metastore.verify import Baseline
+from drtests.objectstore import split_uri
+from fixtures.metastore import MetastoreUnderTest
+
+
+@pytest.fixture
+def baseline(metastore: MetastoreUnderTest) -> Baseline:
+    return metastore.baseline()
+
+
+def _by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.name: r for r in results}
+
+
+def test_clean_metastore_has_no_finding(metastore: MetastoreUnderTest, baseline: Baseline) -> None:
+    results = metastore.detect(baseline)
+    assert not failed(results)
+    assert all(not r.findings for r in results if r.name != "partitioned_tables_without_partitions")
+
+
+def test_null_location_is_found_where_not_like_would_miss_it(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = NULL WHERE "SD_ID" = (SELECT t."SD_ID" FROM "TBLS" t '
+            "WHERE \"TBL_NAME\" = 'events' LIMIT 1)"
+        )
+        seed_query_rows = conn.execute(
+            'SELECT count(*) FROM "SDS" WHERE "LOCATION" NOT LIKE \'s3a://%\''
+        ).fetchone()
+    assert seed_query_rows == (0,), "the runbook's NOT LIKE misses NULL: this is why it changed"
+    results = _by_name(metastore.detect(baseline))
+    assert not results["invalid_storage_descriptors"].ok
+    assert "events" in results["invalid_storage_descriptors"].findings[0].subject
+
+
+def test_views_without_location_are_not_findings(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    with metastore.connect() as conn:
+        row = conn.execute(
+            'SELECT count(*) FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+            'WHERE t."TBL_TYPE" = \'VIRTUAL_VIEW\' AND s."LOCATION" IS NULL'
+        ).fetchone()
+    assert row is not None and row[0] > 0
+    assert not failed(metastore.detect(baseline))
+
+
+def test_wrong_scheme_is_an_invalid_location(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "DBS" SET "DB_LOCATION_URI" = \'hdfs://nn:8020/warehouse/staging.db\' '
+            "WHERE \"NAME\" = 'staging'"
+        )
+    results = _by_name(metastore.detect(baseline))
+    assert [f.subject for f in results["invalid_locations"].findings] == ["database staging"]
+
+
+def test_partition_directory_unknown_to_the_metastore_is_found_and_underscore_is_skipped(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    with metastore.connect() as conn:
+        row = conn.execute(
+            'SELECT s."LOCATION" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+            "WHERE t.\"TBL_NAME\" = 'events' LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    bucket, key = split_uri(row[0])
+    metastore.s3.put_object(Bucket=bucket, Key=f"{key}/dt=2030-01-01/part-0.parquet", Body=b"x")
+    metastore.s3.put_object(Bucket=bucket, Key=f"{key}/_temporary/0/part-0", Body=b"x")
+    metastore.s3.put_object(Bucket=bucket, Key=f"{key}/.spark-staging/x", Body=b"x")
+    try:
+        results = _by_name(metastore.detect(baseline))
+        subjects = [f.subject for f in results["s3_paths_registered"].findings]
+        assert subjects == [f"s3a://{bucket}/{key}/dt=2030-01-01"]
+    finally:
+        for suffix in ("dt=2030-01-01/part-0.parquet", "_temporary/0/part-0", ".spark-staging/x"):
+            metastore.s3.delete_object(Bucket=bucket, Key=f"{key}/{suffix}")
+
+
+def test_more_than_one_version_row(metastore: MetastoreUnderTest, baseline: Baseline) -> None:
+    with metastore.connect() as conn:
+        conn.execute("INSERT INTO \"VERSION\" VALUES (2, '3.1.0', 'second row')")
+    assert "version_row" in failed(metastore.detect(baseline))
+
+
+def test_s3_unreachable_makes_the_s3_checks_fail_not_crash(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    from drtests.objectstore import S3Endpoint
+
+    dead = S3Endpoint("dead", "http://127.0.0.1:9", "us-east-1", "k", "s").client()
+    broken = MetastoreUnderTest(metastore.target, metastore.allow_list, dead)
+    results = _by_name(broken.detect(baseline))
+    assert results["s3_paths_exist"].error is not None
+    assert results["s3_paths_exist"].error.startswith("cannot run")

@@ -1,0 +1,116 @@
+"""The command line and the safety rails end to end, against this worker's real servers
+addressed through a live profile, as a game day on a real cluster would be."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drtests.environments import Environment
+from fixtures.metastore import MetastoreUnderTest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = "without_restore_verification_fails and sequence"
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DRTESTS_"))}
+
+
+def _drtests(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drtests.cli", *args],
+        cwd=cwd,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_invalid_profile_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[objectives.hms_full_restore]\nrto_seconds = "soon"\n')
+    for args in (("profile", "check", str(bad)), ("gameday", "--profile", str(bad))):
+        result = _drtests(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith("drtests: error: profile ")
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_missing_profile_for_the_game_day(tmp_path: Path) -> None:
+    result = _drtests("gameday", "--profile", str(tmp_path / "nope.toml"))
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"drtests: error: profile {tmp_path / 'nope.toml'}: file not found",
+    )
+
+
+@pytest.fixture
+def live_profile(
+    metastore: MetastoreUnderTest, dr_environment: Environment, tmp_path: Path
+) -> tuple[Path, str]:
+    """A live profile whose targets are this worker's servers; returns (path, password)."""
+    pg, s3 = dr_environment.postgres, dr_environment.s3_primary
+    path = tmp_path / "staging.toml"
+    path.write_text(
+        f'name = "staging"\nenvironment = "live"\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[postgres.metastore]\ndsn = "{pg.dsn(metastore.target.database)}"\n'
+        f'[s3.primary]\nendpoint_url = "{s3.endpoint_url}"\n'
+        f'access_key_id = "{s3.access_key_id}"\nsecret_access_key = "{s3.secret_access_key}"\n'
+        f'[safety]\nallow_list = ["postgresql://127.0.0.1:{pg.port}/*"]\n'
+    )
+    return path, pg.password
+
+
+def _scenario(profile: Path, reports: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios", "-k", SCENARIO, "-p", "no:cacheprovider",
+         "-q", "--dr-profile", str(profile), "--dr-report-dir", str(reports), *flags],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def _evidence_text(reports: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file())
+
+
+def test_live_target_refused_without_allow_destructive(
+    live_profile: tuple[Path, str], metastore: MetastoreUnderTest, tmp_path: Path
+) -> None:
+    before = metastore.baseline()
+    result = _scenario(live_profile[0], tmp_path / "reports")
+    assert result.returncode == 1
+    assert "destructive actions need --dr-allow-destructive" in result.stdout
+    assert metastore.baseline() == before
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(
+    live_profile: tuple[Path, str], metastore: MetastoreUnderTest, tmp_path: Path
+) -> None:
+    before = metastore.baseline()
+    result = _scenario(live_profile[0], tmp_path / "reports", "--dr-dry-run")
+    assert result.returncode == 0, result.stdout
+    assert "dry-run plan (nothing was written):" in result.stdout
+    assert "inject fault sequence-behind on postgresql://127.0.0.1:" in result.stdout
+    assert metastore.baseline() == before
+    assert not (tmp_path / "state" / "fault-ledger.jsonl").exists()
+
+
+def test_allowed_live_run_reverts_its_fault_and_leaks_no_secret(
+    live_profile: tuple[Path, str], metastore: MetastoreUnderTest, tmp_path: Path
+) -> None:
+    profile, password = live_profile
+    before = metastore.baseline()
+    result = _scenario(profile, tmp_path / "reports", "--dr-allow-destructive")
+    assert result.returncode == 0, result.stdout
+    assert "control-held" in result.stdout
+    assert metastore.baseline() == before, "the fault was not reverted"
+    assert password not in result.stdout + result.stderr
+    assert password not in _evidence_text(tmp_path / "reports")
+    ledger = (tmp_path / "state" / "fault-ledger.jsonl").read_text()
+    assert '"event": "reverted"' in ledger and password not in ledger

@@ -1,0 +1,82 @@
+"""The fault ledger: a run killed after injecting leaves an entry the next run reverts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drtests.config import PostgresTarget, Profile, Safety
+from drtests.environments import Environment
+from drtests.faults import BlankStorageLocations, DropMetastoreSchema, Fault, MetastoreTarget
+from drtests.ledger import FaultLedger
+from drtests.metastore.checks import failed
+from drtests.recovery import revert_leftovers
+from drtests.safety import SafetyRails
+from fixtures.metastore import MetastoreUnderTest
+
+
+def test_entries_fold_events_and_survive_a_torn_line(tmp_path: Path) -> None:
+    ledger = FaultLedger(tmp_path / "ledger.jsonl")
+    first = ledger.begin("k", "d", {"environment": "local"}, {})
+    ledger.injected(first, {"x": 1})
+    second = ledger.begin("k", "d", {"environment": "local"}, {})
+    ledger.injected(second, {})
+    ledger.reverted(second, "done")
+    with ledger.path.open("a") as handle:
+        handle.write('{"event": "rever')  # a kill in the middle of a write
+    assert [(e.fault_id, e.status, e.undo) for e in ledger.pending()] == [
+        (first, "injected", {"x": 1})
+    ]
+
+
+def test_leftovers_of_an_embedded_run_are_discarded(tmp_path: Path) -> None:
+    ledger = FaultLedger(tmp_path / "ledger.jsonl")
+    fid = ledger.begin("sequence-behind", "d", {"environment": "local", "host": "h"}, {})
+    lines = revert_leftovers(ledger, Profile(name="local"), SafetyRails(Profile(name="local")))
+    assert "discarded" in lines[0]
+    assert ledger.entries()[0].status == "discarded" and ledger.entries()[0].fault_id == fid
+
+
+def _interrupted_run(ledger: FaultLedger, fault: Fault, target: MetastoreTarget) -> None:
+    """What a run killed between injection and revert leaves behind."""
+    fid = ledger.begin(fault.kind, fault.describe(), target.describe(), fault.params())
+    ledger.injected(fid, fault.inject(target))
+
+
+def _live_profile(env: Environment, database: str, state_dir: Path) -> Profile:
+    return Profile(
+        name="staging",
+        environment="live",
+        postgres={"metastore": PostgresTarget(dsn=env.postgres.dsn(database))},  # type: ignore[arg-type]
+        safety=Safety(allow_list=(f"postgresql://127.0.0.1:{env.postgres.port}/*",)),
+        state_dir=state_dir,
+    )
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [BlankStorageLocations("production_critical", "fact_table"), DropMetastoreSchema()],
+    ids=lambda f: f.kind,
+)
+def test_next_run_reverts_a_live_leftover(
+    fault: Fault, metastore: MetastoreUnderTest, dr_environment: Environment, tmp_path: Path
+) -> None:
+    before = metastore.baseline()
+    live_target = MetastoreTarget(
+        metastore.target.endpoint, metastore.target.database, "live", tmp_path
+    )
+    ledger = FaultLedger(tmp_path / "ledger.jsonl")
+    _interrupted_run(ledger, fault, live_target)
+    assert failed(metastore.detect(before))
+    profile = _live_profile(dr_environment, metastore.target.database, tmp_path)
+
+    refused = revert_leftovers(ledger, profile, SafetyRails(profile))
+    assert "--dr-allow-destructive" in refused[0]
+    assert ledger.entries()[0].status == "revert-failed"
+
+    done = revert_leftovers(ledger, profile, SafetyRails(profile, allow_destructive=True))
+    assert "reverted" in done[0]
+    assert not ledger.pending()
+    assert metastore.baseline().fingerprints == before.fingerprints
+    assert not failed(metastore.detect(before))

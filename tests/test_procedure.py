@@ -1,0 +1,86 @@
+"""The full-restore procedure's failure paths: nothing is lost, services come back, and the
+Rollback Procedure returns the metastore to its state before the restore."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drtests.backups import BackupCatalog
+from drtests.errors import CorruptBackup
+from drtests.faults import SequenceBehind
+from drtests.postgres import dump_database
+from drtests.procedures import (
+    Journal,
+    MetastoreRestoreTarget,
+    hms_full_restore,
+    rollback_from_snapshot,
+)
+from fixtures.metastore import MetastoreUnderTest
+
+
+def _all_ready(target: MetastoreRestoreTarget) -> bool:
+    from drtests.platform.local import LocalPlatform
+
+    platform = target.platform
+    assert isinstance(platform, LocalPlatform)
+    return all(platform.ready(n) for n in (target.metastore_service, *target.dependents))
+
+
+def test_unrestorable_backup_leaves_the_database_untouched_and_services_running(
+    metastore: MetastoreUnderTest,
+    metastore_services: MetastoreRestoreTarget,
+    backup_catalog: BackupCatalog,
+    tmp_path: Path,
+) -> None:
+    # a backup whose checksums are right but whose content cannot be restored
+    bad = tmp_path / "cut.dump"
+    dump_database(metastore.target.endpoint, metastore.target.database, bad)
+    bad.write_bytes(bad.read_bytes()[:2000])
+    record = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+    backup_catalog.client.upload_file(str(bad), record.bucket, record.key)
+    from drtests.backups import file_digests
+
+    sha, md5, _ = file_digests(bad)
+    backup_catalog.client.copy_object(
+        Bucket=record.bucket,
+        Key=record.key,
+        CopySource={"Bucket": record.bucket, "Key": record.key},
+        Metadata={"sha256": sha, "md5checksum": md5},
+        MetadataDirective="REPLACE",
+    )
+    backup_catalog.client.delete_object(Bucket=record.bucket, Key=record.manifest_key)
+    before = metastore.baseline()
+    journal = Journal()
+
+    with pytest.raises(CorruptBackup):
+        hms_full_restore(metastore_services, backup_catalog, datetime.now(UTC), journal)
+
+    assert metastore.baseline().fingerprints == before.fingerprints
+    assert _all_ready(metastore_services)
+    statuses = {s.name: s.status for s in journal.steps}
+    assert statuses["Verify checksum"] == "failed"
+    assert statuses["Restart dependent services"] == "passed"
+
+
+def test_rollback_returns_to_the_state_before_the_restore(
+    metastore: MetastoreUnderTest,
+    metastore_services: MetastoreRestoreTarget,
+    backup_catalog: BackupCatalog,
+) -> None:
+    clean = metastore.baseline()
+    backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+    SequenceBehind().inject(metastore.target)
+    metastore.commit_changes(2)
+    before_restore = metastore.baseline()
+    journal = Journal()
+
+    outcome = hms_full_restore(metastore_services, backup_catalog, datetime.now(UTC), journal)
+    assert metastore.baseline().fingerprints == clean.fingerprints
+    assert outcome.safety_snapshot is not None
+
+    rollback_from_snapshot(metastore_services, outcome.safety_snapshot, journal)
+    assert metastore.baseline().fingerprints == before_restore.fingerprints
+    assert _all_ready(metastore_services)
