@@ -52,6 +52,8 @@ class DRSession:
 
 
 dr_session_key = pytest.StashKey[DRSession]()
+# hooks without a config argument (logreport) reach the terminal through this
+_controller_config: pytest.Config | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,6 +133,8 @@ def pytest_configure(config: pytest.Config) -> None:
         controller=controller,
     )
     if controller:
+        global _controller_config
+        _controller_config = config
         if getattr(config.option, "xmlpath", None) is None:
             config.option.xmlpath = str(run_dir / "junit.xml")
         if getattr(config.option, "allure_report_dir", None) is None:
@@ -153,13 +157,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         session.config.get_terminal_writer().line(f"fault ledger: {dr.redact(line)}")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
+    """No progress dot for game-day scenarios: each gets its own line at teardown."""
+    if report.when == "call" and "gameday" in report.keywords:
+        return report.outcome, "", report.outcome.upper()
+    return None
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "teardown":  # the scenario fixture adds its figures at teardown
         return
     props = dict(report.user_properties)
     if "dr_verdict" not in props:
         return
-    reporter = _terminal_reporter
+    reporter = (
+        _controller_config.pluginmanager.get_plugin("terminalreporter")
+        if _controller_config
+        else None
+    )
     if reporter is None:
         return
     ok = props["dr_verdict"] in {"passed", "control-held"}
@@ -170,14 +188,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         green=ok,
         red=not ok,
     )
-
-
-_terminal_reporter: Any = None
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    global _terminal_reporter
-    _terminal_reporter = session.config.pluginmanager.get_plugin("terminalreporter")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

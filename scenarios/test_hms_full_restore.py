@@ -177,6 +177,7 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
     )
     scenario.incident()
     inject_fault(fault)
+    assert set(fault.detected_by) <= scenario.detected(metastore.detect(baseline))
     damaged = metastore.baseline()
     assert scenario.incident_time is not None
     with pytest.raises(ChecksumMismatch, match="checksum mismatch"):

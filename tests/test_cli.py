@@ -114,3 +114,19 @@ def test_allowed_live_run_reverts_its_fault_and_leaks_no_secret(
     assert password not in _evidence_text(tmp_path / "reports")
     ledger = (tmp_path / "state" / "fault-ledger.jsonl").read_text()
     assert '"event": "reverted"' in ledger and password not in ledger
+
+
+def test_missed_objective_fails_the_game_day(tmp_path: Path) -> None:
+    tight = tmp_path / "tight.toml"
+    tight.write_text(
+        'name = "tight"\n[objectives.hms_full_restore]\nrto_seconds = 0.01\nrpo_seconds = 3600\n'
+    )
+    result = _drtests(
+        "gameday", "--profile", str(tight), "--report-dir", str(tmp_path / "reports"),
+        "-n", "1", "-k", "full_restore_from_backup and sequence",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout
+    assert "RTO objective missed" in result.stdout
+    assert "DR game day" in result.stdout and "FAILED" in result.stdout
+    run = next((tmp_path / "reports").glob("*/run.json")).read_text()
+    assert '"verdict": "failed"' in run

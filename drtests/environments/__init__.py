@@ -32,6 +32,8 @@ class Environment:
         return f"{self.s3_primary.describe()}/{bucket}"
 
     def targets(self) -> list[str]:
+        if self.ephemeral_targets:
+            return sorted(self.ephemeral_targets)
         items = [self.pg_target(self.metastore_database), self.s3_primary.describe()]
         if self.s3_dr is not None:
             items.append(self.s3_dr.describe())
