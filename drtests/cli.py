@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 
 from drtests.config import load_profile
+from drtests.environments import ensure_supported
 from drtests.errors import DRError
 from drtests.ledger import FaultLedger
 
 
 def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
     profile = load_profile(args.profile, args.env)  # validates before anything starts
+    ensure_supported(profile.environment)
     scenarios = Path(args.scenarios)
     if not scenarios.is_dir():
         raise DRError(

@@ -15,9 +15,10 @@ import pytest
 from rich.console import Console
 
 from drtests.config import Profile, load_profile
+from drtests.environments import ensure_supported
 from drtests.errors import DRError
 from drtests.evidence.model import RunRecord
-from drtests.evidence.render import fmt_objective, print_summary, write_html, write_markdown
+from drtests.evidence.render import print_summary, write_html, write_markdown
 from drtests.evidence.store import read_scenarios, runbook_hashes, write_run
 from drtests.ledger import FaultLedger, utcnow
 from drtests.redaction import Redactor
@@ -106,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {help_text}")
     try:
         profile = load_profile(config.getoption("dr_profile"), config.getoption("dr_env"))
+        ensure_supported(profile.environment)
     except DRError as exc:
         raise pytest.UsageError(str(exc)) from None
     controller = not hasattr(config, "workerinput")
@@ -252,6 +254,3 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line("dry-run plan (nothing was written):")
         for line in plan:
             terminalreporter.write_line(f"  {dr.redact(line)}")
-
-
-__all__ = ["DRSession", "dr_session", "fmt_objective"]

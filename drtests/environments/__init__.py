@@ -40,6 +40,17 @@ class Environment:
         return items
 
 
+SUPPORTED = ("local", "live")
+
+
+def ensure_supported(kind: str) -> None:
+    """Fail before anything starts when an environment kind is not available."""
+    if kind not in SUPPORTED:
+        raise EnvironmentUnavailable(
+            f"the {kind} environment is not part of this version; use --dr-env local or live"
+        )
+
+
 @contextmanager
 def open_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
     if profile.environment == "local":
@@ -52,6 +63,4 @@ def open_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
 
         yield live_environment(profile, workdir)
     else:
-        raise EnvironmentUnavailable(
-            "the containers environment is not part of this version; use --dr-env local or live"
-        )
+        ensure_supported(profile.environment)

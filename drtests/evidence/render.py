@@ -4,6 +4,7 @@ a Markdown summary, and the terminal summary table."""
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -33,7 +34,7 @@ def _seconds(value: float) -> str:
 def summary_rows(run: RunRecord) -> list[list[str]]:
     rows = []
     for s in run.scenarios:
-        name = s.scenario_id + (" (control)" if s.kind != "scenario" else "")
+        name = s.scenario_id + (" (negative control)" if s.kind != "scenario" else "")
         fault = "; ".join(f.kind for f in s.faults) or "—"
         detected = ", ".join(s.detected_by[:3]) + (
             f" +{len(s.detected_by) - 3}" if len(s.detected_by) > 3 else ""
@@ -80,42 +81,53 @@ def print_summary(run: RunRecord, console: Console) -> None:
 
 
 def rto_chart_svg(scenarios: list[ScenarioRecord]) -> str:
-    """Horizontal bars: achieved RTO as a share of its objective (the objective is 100 %)."""
+    """Achieved RTO per scenario against its objective, on a log time axis so that seconds
+    and a 30-minute objective are both readable; the objective is a marker on each row."""
     rows = [s for s in scenarios if s.rto is not None and s.rto.achieved_s is not None]
     if not rows:
         return "<p>No RTO measured.</p>"
-    label_w, bar_w, row_h = 330, 520, 26
-    height = row_h * len(rows) + 40
+    label_w, bar_w, row_h, top = 330, 520, 26, 10
+    longest = max(max(s.rto.objective_s, s.rto.achieved_s or 0) for s in rows if s.rto)
+    lo, hi = 0.1, max(longest * 1.5, 1.0)
+
+    def x(seconds: float) -> float:
+        clamped = min(max(seconds, lo), hi)
+        return label_w + bar_w * math.log10(clamped / lo) / math.log10(hi / lo)
+
+    height = top + row_h * len(rows) + 34
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 140}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 40}" '
         f'height="{height}" role="img" aria-label="RTO against objective" '
         'font-family="system-ui,sans-serif" font-size="12">'
     ]
+    axis_y = top + row_h * len(rows) + 4
+    for tick in (1, 10, 60, 300, 1800, 7200):
+        if lo < tick <= hi:
+            tx = x(tick)
+            parts.append(
+                f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{axis_y}" stroke="#eaeef2"/>'
+                f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">'
+                f"{_seconds(tick)}</text>"
+            )
     for i, s in enumerate(rows):
         assert s.rto is not None and s.rto.achieved_s is not None
-        share = s.rto.achieved_s / s.rto.objective_s if s.rto.objective_s else 1.0
-        width = max(2.0, min(share, 1.2) / 1.2 * bar_w)
-        y = 10 + i * row_h
+        y = top + i * row_h
         colour = "#2da44e" if s.rto.met else "#cf222e"
+        end = x(s.rto.achieved_s)
+        goal = x(s.rto.objective_s)
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
             f"{html.escape(s.scenario_id[:48])}</text>"
+            f'<rect x="{label_w}" y="{y + 4}" width="{max(end - label_w, 2):.1f}" height="14" '
+            f'fill="{colour}"><title>{_seconds(s.rto.achieved_s)}</title></rect>'
+            f'<line x1="{goal:.1f}" y1="{y + 1}" x2="{goal:.1f}" y2="{y + 21}" stroke="#1f2328" '
+            'stroke-width="2"/>'
+            f'<text x="{end + 5:.1f}" y="{y + 15}" fill="#1f2328">'
+            f"{_seconds(s.rto.achieved_s)}</text>"
         )
-        parts.append(
-            f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="16" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}">'
-            f"{_seconds(s.rto.achieved_s)} ({share:.2%} of {_seconds(s.rto.objective_s)})</text>"
-        )
-    objective_x = label_w + bar_w / 1.2
     parts.append(
-        f'<line x1="{objective_x:.1f}" y1="5" x2="{objective_x:.1f}" y2="{height - 22}" '
-        'stroke="#57606a" stroke-dasharray="4 3"/>'
-    )
-    parts.append(
-        f'<text x="{objective_x:.1f}" y="{height - 8}" text-anchor="middle" '
-        'fill="#57606a">objective</text></svg>'
+        f'<text x="{label_w}" y="{height - 2}" fill="#57606a">bar: achieved RTO; '
+        "black mark: objective (log scale)</text></svg>"
     )
     return "".join(parts)
 
@@ -126,7 +138,7 @@ def write_html(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
         autoescape=select_autoescape(["html", "j2"]),
     )
     page = env.get_template("report.html.j2").render(
-        run=run, rto_chart=rto_chart_svg(run.scenarios), fmt=fmt_objective
+        run=run, rto_chart=rto_chart_svg(run.scenarios), rows=summary_rows(run)
     )
     path = run_dir / "report.html"
     path.write_text(redact(page), encoding="utf-8")

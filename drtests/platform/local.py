@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drtests.errors import EnvironmentUnavailable
-from drtests.processes import ManagedProcess, free_port, wait_until
+from drtests.processes import ManagedProcess, free_port
 
 
 @dataclass
@@ -131,9 +131,3 @@ def _http_ok(url: str) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
-
-
-def wait_all_ready(platform: LocalPlatform, workloads: list[str], timeout: float) -> float:
-    return wait_until(
-        lambda: all(platform.ready(w) for w in workloads), timeout, ", ".join(workloads)
-    )
