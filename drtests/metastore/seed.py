@@ -97,6 +97,12 @@ class _Ids:
         return value
 
 
+def _stats(low: int, high: int, analyzed: int) -> tuple[Any, ...]:
+    """The statistics columns shared by TAB_COL_STATS and PART_COL_STATS, from LONG_LOW_VALUE
+    to LAST_ANALYZED: a bigint column with no NULLs and 1000 distinct values."""
+    return (low, high, None, None, None, None, 0, 1000, None, None, None, None, None, analyzed)
+
+
 def _partition_values(count: int, two_level: bool) -> list[tuple[str, ...]]:
     start = date(2026, 2, 1)
     if not two_level:
@@ -209,20 +215,7 @@ def seed_metastore(
                             column,
                             type_name,
                             tbl_id,
-                            1,
-                            1_000_000,
-                            None,
-                            None,
-                            None,
-                            None,
-                            0,
-                            1000,
-                            None,
-                            None,
-                            None,
-                            None,
-                            None,
-                            now,
+                            *_stats(1, 1_000_000, now),
                         )
                     )
             events.append(("CREATE_TABLE", db_name, name, {"tableType": table_type}))
@@ -253,20 +246,7 @@ def seed_metastore(
                         "id",
                         "bigint",
                         part_id,
-                        1,
-                        1000,
-                        None,
-                        None,
-                        None,
-                        None,
-                        0,
-                        1000,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        now,
+                        *_stats(1, 1000, now),
                     )
                 )
                 table.partitions.append(part_name)

@@ -31,47 +31,29 @@ class LocalPlatform:
         self._workloads: dict[str, _Workload] = {}
 
     def add_metastore_service(self, name: str, dsn: str) -> str:
-        """Register the metastore front end; returns its readiness URL."""
-        port = free_port()
+        """Register the metastore front end; returns its readiness URL. The DSN travels in
+        the environment, not on the command line."""
         env = {**_base_env(), "DRTESTS_BACKEND_DSN": dsn}
-        process = ManagedProcess(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "drtests.platform.service",
-                "--name",
-                name,
-                "--port",
-                str(port),
-                "--backend-dsn-env",
-                "DRTESTS_BACKEND_DSN",
-            ],
-            self.workdir / f"{name}.log",
-            env=env,
-        )
-        self._workloads[name] = _Workload(process, port)
-        return self._workloads[name].health_url
+        return self._add(name, ["--backend-dsn-env", "DRTESTS_BACKEND_DSN"], env)
 
     def add_dependent_service(self, name: str, depends_on_url: str) -> None:
+        self._add(name, ["--depends-on", depends_on_url], _base_env())
+
+    def _add(self, name: str, role_args: list[str], env: dict[str, str]) -> str:
         port = free_port()
-        process = ManagedProcess(
+        argv = [
+            sys.executable,
+            "-m",
+            "drtests.platform.service",
+            "--name",
             name,
-            [
-                sys.executable,
-                "-m",
-                "drtests.platform.service",
-                "--name",
-                name,
-                "--port",
-                str(port),
-                "--depends-on",
-                depends_on_url,
-            ],
-            self.workdir / f"{name}.log",
-            env=_base_env(),
-        )
+            "--port",
+            str(port),
+            *role_args,
+        ]
+        process = ManagedProcess(name, argv, self.workdir / f"{name}.log", env=env)
         self._workloads[name] = _Workload(process, port)
+        return self._workloads[name].health_url
 
     def url(self, workload: str, path: str) -> str:
         return f"http://127.0.0.1:{self._get(workload).port}{path}"
