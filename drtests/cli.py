@@ -89,6 +89,32 @@ def _ledger(args: argparse.Namespace, _: list[str]) -> int:
     return 1 if any(e.pending for e in entries) else 0
 
 
+def _report(args: argparse.Namespace, _: list[str]) -> int:
+    """report DIR… (re-render) · report verify DIR… · report --history DIR…"""
+    from drtests.evidence.reports import follow_up, history_report, rerender, verify_folder
+
+    if args.paths and args.paths[0] == "follow-up":
+        if len(args.paths) != 3 or not args.status or not args.by:
+            raise DRError("usage: drtests report follow-up DIR FINDING-ID --status S --by NAME")
+        head = follow_up(Path(args.paths[1]), args.paths[2], args.status, args.by, args.note)
+        print(f"{args.paths[2]}: {args.status} ({args.by}); manifest head {head}")
+        return 0
+    if args.paths and args.paths[0] == "verify":
+        folders = [Path(p) for p in args.paths[1:]]
+        if not folders:
+            raise DRError("report verify needs at least one run folder")
+        return verify_folder(folders, args.head)
+    folders = [Path(p) for p in args.paths]
+    if not folders:
+        raise DRError("report needs at least one run folder")
+    if args.history:
+        return history_report(folders, args.out)
+    for folder in folders:
+        head = rerender(folder)
+        print(f"{folder}: re-rendered; manifest head {head}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("action", choices=("check",))
     pc.add_argument("path", type=Path)
     pc.set_defaults(run=_profile_check)
+
+    rp = sub.add_parser(
+        "report",
+        help="re-render a run's reports from run.json; 'report verify DIR' checks integrity; "
+        "'report --history DIR…' draws the trend across runs",
+    )
+    rp.add_argument(
+        "paths",
+        nargs="*",
+        help="run folders; or 'verify' DIR…; or 'follow-up' DIR FINDING-ID",
+    )
+    rp.add_argument("--history", action="store_true", help="trend across the given runs")
+    rp.add_argument("--out", type=Path, default=Path("reports/trend.html"))
+    rp.add_argument("--head", default=None, help="with verify: the manifest head recorded earlier")
+    rp.add_argument("--status", help="with follow-up: open, in-progress, closed, risk-accepted")
+    rp.add_argument("--by", help="with follow-up: who records it")
+    rp.add_argument("--note", default="", help="with follow-up: what was done")
+    rp.set_defaults(run=_report)
 
     lg = sub.add_parser("ledger", help="show faults not yet reverted")
     lg.add_argument("--profile", type=Path, default=None)

@@ -87,10 +87,27 @@ class SeedSettings(_Strict):
     write_objects: bool = True
 
 
+class ParticipantSetting(_Strict):
+    name: str
+    role: str
+
+
+class AttestationSetting(_Strict):
+    """A checklist item a person vouches for (stakeholders notified, window approved)."""
+
+    item: str
+    by: str
+    role: str = ""
+    note: str = ""
+
+
 class Profile(_Strict):
     name: str
     environment: EnvironmentKind = "local"
     operator: str | None = None
+    scope: str = "Hive Metastore restore procedures of the Spark-on-Kubernetes data platform"
+    participants: tuple[ParticipantSetting, ...] = ()
+    attestations: tuple[AttestationSetting, ...] = ()
     objectives: dict[str, Objective] = Field(default_factory=dict)
     postgres: dict[str, PostgresTarget] = Field(default_factory=dict)
     s3: dict[str, S3Target] = Field(default_factory=dict)

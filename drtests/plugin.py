@@ -17,9 +17,10 @@ from rich.console import Console
 from drtests.config import Profile, load_profile
 from drtests.environments import ensure_supported
 from drtests.errors import DRError
-from drtests.evidence.model import RunRecord
-from drtests.evidence.render import print_summary, write_html, write_markdown
-from drtests.evidence.store import read_scenarios, runbook_hashes, write_run
+from drtests.evidence.assemble import assemble_run, write_reports
+from drtests.evidence.model import Attestation, Participant, RunRecord
+from drtests.evidence.render import print_summary
+from drtests.evidence.store import read_scenarios, runbook_hashes
 from drtests.ledger import FaultLedger, utcnow
 from drtests.redaction import Redactor
 from drtests.safety import SafetyRails
@@ -50,6 +51,7 @@ class DRSession:
     started_at: datetime
     controller: bool
     run: RunRecord | None = None
+    manifest_head: str = ""
 
 
 dr_session_key = pytest.StashKey[DRSession]()
@@ -89,6 +91,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="typed confirmation for production targets: the profile's name",
     )
     group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")
+    group.addoption(
+        "--dr-participant",
+        action="append",
+        default=[],
+        metavar="NAME:ROLE",
+        help="a participant of the game day, for the report's sign-off block",
+    )
+    group.addoption(
+        "--dr-attest",
+        action="append",
+        default=[],
+        metavar="ITEM=NAME[:ROLE]",
+        help="attest a checklist item, e.g. stakeholders-notified='Jane Doe:IC'",
+    )
 
 
 def _operator(config: pytest.Config, profile: Profile) -> str:
@@ -137,12 +153,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:
         global _controller_config
         _controller_config = config
-        if getattr(config.option, "xmlpath", None) is None:
-            config.option.xmlpath = str(run_dir / "junit.xml")
-        if getattr(config.option, "allure_report_dir", None) is None:
-            config.option.allure_report_dir = str(run_dir / "allure-results")
-    elif getattr(config.option, "allure_report_dir", None) is None:
-        config.option.allure_report_dir = str(run_dir / "allure-results")
 
 
 def dr_session(config: pytest.Config) -> DRSession:
@@ -199,24 +209,43 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     scenarios = read_scenarios(dr.run_dir)
     if not scenarios:
         return
-    run = RunRecord(
+    try:
+        participants, attestations = _people(session.config)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    run = assemble_run(
         run_id=dr.run_id,
         started_at=dr.started_at,
         ended_at=utcnow(),
         operator=dr.operator,
-        environment=dr.profile.environment,
+        profile=dr.profile,
         targets=_read_lines(dr.run_dir / "targets.txt"),
-        profile_name=dr.profile.name,
-        profile_sha256=dr.profile.fingerprint(),
         runbooks=runbook_hashes(Path(str(session.config.rootpath))),
         dry_run=dr.safety.dry_run,
         scenarios=scenarios,
+        participants=participants,
+        attestations=attestations,
     )
-    write_run(dr.run_dir, run, dr.redact)
-    write_html(dr.run_dir, run, dr.redact)
-    write_markdown(dr.run_dir, run, dr.redact)
-    _write_allure_environment(session.config, run)
+    dr.manifest_head = write_reports(dr.run_dir, run, dr.redact)
     dr.run = run
+
+
+def _people(config: pytest.Config) -> tuple[list[Participant], list[Attestation]]:
+    """--dr-participant NAME:ROLE and --dr-attest ITEM=NAME[:ROLE]."""
+    participants = []
+    for spec in config.getoption("dr_participant"):
+        name, _, role = spec.partition(":")
+        if not name or not role:
+            raise ValueError(f"--dr-participant {spec!r}: expected NAME:ROLE")
+        participants.append(Participant(name=name, role=role))
+    attestations = []
+    for spec in config.getoption("dr_attest"):
+        item, _, who = spec.partition("=")
+        name, _, role = who.partition(":")
+        if not item or not name:
+            raise ValueError(f"--dr-attest {spec!r}: expected ITEM=NAME[:ROLE]")
+        attestations.append(Attestation(item=item, by=name, role=role, at=utcnow()))
+    return participants, attestations
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -224,20 +253,6 @@ def _read_lines(path: Path) -> list[str]:
     if not path.exists():
         return []
     return list(dict.fromkeys(line for line in path.read_text().splitlines() if line))
-
-
-def _write_allure_environment(config: pytest.Config, run: RunRecord) -> None:
-    folder = getattr(config.option, "allure_report_dir", None)
-    if not folder or not Path(folder).is_dir():
-        return
-    lines = [
-        f"run_id={run.run_id}",
-        f"environment={run.environment}",
-        f"profile={run.profile_name}",
-        f"profile_sha256={run.profile_sha256}",
-        f"operator={run.operator}",
-    ]
-    (Path(folder) / "environment.properties").write_text("\n".join(lines) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -249,6 +264,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     )
     print_summary(dr.run, console)
     terminalreporter.write_line(f"evidence: {dr.run_dir}")
+    terminalreporter.write_line(f"evidence manifest head (sha256): {dr.manifest_head}")
     plan = _read_lines(dr.run_dir / "plan.txt")
     if plan:
         terminalreporter.write_line("dry-run plan (nothing was written):")

@@ -37,6 +37,7 @@ from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder
 
 PROCEDURE = "hms_full_restore"
+PRE_RESTORE_CHECKLIST = "000 Restore Procedure · Pre-Restore Checklist"
 CHANGES_AFTER_BACKUP = 3
 
 FAULTS: list[Fault] = [
@@ -72,11 +73,17 @@ def test_full_restore_from_backup(
 
     # 1. Baseline and backup
     scenario.authorize(backup_catalog.target, "write a metastore backup")
-    baseline = metastore.baseline()
-    assert not failed(metastore.detect(baseline)), "the metastore must be clean before the fault"
+    with scenario.journal.step("Check restore target ready", PRE_RESTORE_CHECKLIST) as step:
+        clean = metastore.detect(metastore.baseline())
+        assert not failed(clean), f"the metastore must be clean before the fault: {failed(clean)}"
+        for service in (metastore_services.metastore_service, *metastore_services.dependents):
+            metastore_services.platform.wait_ready(service, metastore_services.ready_timeout)
+        step.detail = f"{len(clean)} checks clean; services ready"
     metastore.commit_changes(1)  # the steady workload: the last change the backup will hold
-    baseline = metastore.baseline()
-    backup = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+    with scenario.journal.step("Take backup", f"{RUNBOOK_HMS} · Prevention 1") as step:
+        baseline = metastore.baseline()
+        backup = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+        step.detail = f"{backup.uri} ({backup.size} bytes)"
 
     # 2. Work committed after the backup: what the restore will lose
     metastore.commit_changes(CHANGES_AFTER_BACKUP)
@@ -87,7 +94,7 @@ def test_full_restore_from_backup(
     inject_fault(fault)
 
     # 4. Detection must fire, with the checks this fault is known to break
-    detected = scenario.detected(metastore.detect(baseline))
+    detected = scenario.detected(metastore.detect(baseline), fault.detected_by)
     assert set(fault.detected_by) <= detected, (
         f"not detected by {set(fault.detected_by) - detected}"
     )
@@ -135,7 +142,7 @@ def test_without_restore_verification_fails(
     baseline = metastore.baseline()
     scenario.incident()
     inject_fault(fault)
-    scenario.detected(metastore.detect(baseline))
+    scenario.detected(metastore.detect(baseline), fault.detected_by)
 
     verified = scenario.verified(metastore.verify(baseline))
 
@@ -177,7 +184,9 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
     )
     scenario.incident()
     inject_fault(fault)
-    assert set(fault.detected_by) <= scenario.detected(metastore.detect(baseline))
+    assert set(fault.detected_by) <= scenario.detected(
+        metastore.detect(baseline), fault.detected_by
+    )
     damaged = metastore.baseline()
     assert scenario.incident_time is not None
     with pytest.raises(ChecksumMismatch, match="checksum mismatch"):

@@ -78,10 +78,28 @@ def live_profile(
 
 def _scenario(profile: Path, reports: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "scenarios", "-k", SCENARIO, "-p", "no:cacheprovider",
-         "-q", "--dr-profile", str(profile), "--dr-report-dir", str(reports), *flags],
-        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "scenarios",
+            "-k",
+            SCENARIO,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--dr-profile",
+            str(profile),
+            "--dr-report-dir",
+            str(reports),
+            *flags,
+        ],
+        cwd=ROOT,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _evidence_text(reports: Path) -> str:
@@ -131,11 +149,23 @@ def test_missed_objective_fails_the_game_day(tmp_path: Path) -> None:
         'name = "tight"\n[objectives.hms_full_restore]\nrto_seconds = 0.01\nrpo_seconds = 3600\n'
     )
     result = _drtests(
-        "gameday", "--profile", str(tight), "--report-dir", str(tmp_path / "reports"),
-        "-n", "1", "-k", "full_restore_from_backup and sequence",
-    )  # fmt: skip
+        "gameday",
+        "--profile",
+        str(tight),
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "-n",
+        "1",
+        "-k",
+        "full_restore_from_backup and sequence",
+    )
     assert result.returncode == 1, result.stdout
     assert "RTO objective missed" in result.stdout
     assert "DR game day" in result.stdout and "FAILED" in result.stdout
-    run = next((tmp_path / "reports").glob("*/run.json")).read_text()
-    assert '"verdict": "failed"' in run
+    run_dir = next((tmp_path / "reports").glob("*/run.json")).parent
+    assert '"verdict": "failed"' in (run_dir / "run.json").read_text()
+    for name in ("report.html", "report.pdf", "summary.md", "junit.xml", "allure-results"):
+        assert (run_dir / name).exists(), name
+    assert "objective missed" in (run_dir / "summary.md").read_text()
+    verified = _drtests("report", "verify", str(run_dir))
+    assert verified.returncode == 0 and "intact" in verified.stdout

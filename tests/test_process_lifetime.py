@@ -42,10 +42,24 @@ def _alive(pid: int, cmdline: str) -> bool:
 def test_servers_die_with_the_run(sig: signal.Signals, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DRTESTS_"))}
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "scenarios", "-q", "-p", "no:cacheprovider",
-         "-k", "full_restore_from_backup and sequence", "--dr-report-dir", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "scenarios",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "full_restore_from_backup and sequence",
+            "--dr-report-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         children: dict[int, str] = {}

@@ -7,10 +7,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 StepStatus = Literal["passed", "failed", "skipped", "planned"]
 Verdict = Literal["passed", "failed", "control-held", "control-broken", "dry-run", "error"]
+ChecklistStatus = Literal["passed", "failed", "attested", "not-attested", "not-run", "n/a"]
+FailureCategory = Literal[
+    "fault not detected",
+    "restore failed",
+    "verification failed",
+    "objective missed",
+    "negative control broken",
+    "infrastructure error",
+]
 
 
 class StepRecord(BaseModel):
@@ -65,6 +74,7 @@ class ScenarioRecord(BaseModel):
     faults: list[FaultRecord] = Field(default_factory=list)
     detection: list[CheckRecord] = Field(default_factory=list)
     detected_by: list[str] = Field(default_factory=list)
+    expected_detection: list[str] = Field(default_factory=list)
     backup: str | None = None
     steps: list[StepRecord] = Field(default_factory=list)
     restored: bool = False
@@ -74,6 +84,57 @@ class ScenarioRecord(BaseModel):
     rpo: ObjectiveResult | None = None
     verdict: Verdict = "error"
     findings: list[str] = Field(default_factory=list)
+    failure_category: FailureCategory | None = None
+
+
+class Participant(BaseModel):
+    name: str
+    role: str
+
+
+class Attestation(BaseModel):
+    item: str
+    by: str
+    role: str = ""
+    at: datetime | None = None
+    note: str = ""
+
+
+class ChecklistItem(BaseModel):
+    item: str
+    status: ChecklistStatus
+    evidence: list[str] = Field(default_factory=list)
+    attested_by: str | None = None
+
+
+class Checklist(BaseModel):
+    name: str
+    source: str
+    items: list[ChecklistItem] = Field(default_factory=list)
+
+
+class Finding(BaseModel):
+    finding_id: str
+    scenario_id: str
+    category: FailureCategory
+    what: str
+    why: str
+    remediation: str
+    escalation: str
+    escalation_reason: str
+    follow_up: str = "open"
+    follow_up_by: str | None = None
+
+
+ClauseStatus = Literal["met", "not met", "not covered"]
+
+
+class ClauseResult(BaseModel):
+    framework: str
+    clause: str
+    requirement: str
+    evidence: list[str] = Field(default_factory=list)
+    status: ClauseStatus = "not covered"
 
 
 class RunRecord(BaseModel):
@@ -88,7 +149,12 @@ class RunRecord(BaseModel):
     profile_sha256: str
     runbooks: dict[str, str] = Field(default_factory=dict)
     dry_run: bool = False
+    scope: str = ""
+    participants: list[Participant] = Field(default_factory=list)
     scenarios: list[ScenarioRecord] = Field(default_factory=list)
+    checklists: list[Checklist] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    clauses: list[ClauseResult] = Field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -80,14 +80,25 @@ def print_summary(run: RunRecord, console: Console) -> None:
     console.print(table)
 
 
-def rto_chart_svg(scenarios: list[ScenarioRecord]) -> str:
-    """Achieved RTO per scenario against its objective, on a log time axis so that seconds
-    and a 30-minute objective are both readable; the objective is a marker on each row."""
-    rows = [s for s in scenarios if s.rto is not None and s.rto.achieved_s is not None]
+def _objective(s: ScenarioRecord, which: str) -> ObjectiveResult | None:
+    return s.rto if which == "rto" else s.rpo
+
+
+def objective_chart_svg(scenarios: list[ScenarioRecord], which: str = "rto") -> str:
+    """Achieved RTO (or RPO) per scenario against its objective, on a log time axis so that
+    seconds and a 30-minute objective are both readable; the objective is a mark per row."""
+    label = which.upper()
+    rows = [
+        (s, o)
+        for s in scenarios
+        if s.kind == "scenario"
+        and (o := _objective(s, which)) is not None
+        and o.achieved_s is not None
+    ]
     if not rows:
-        return "<p>No RTO measured.</p>"
+        return f"<p>No {label} measured.</p>"
     label_w, bar_w, row_h, top = 330, 520, 26, 10
-    longest = max(max(s.rto.objective_s, s.rto.achieved_s or 0) for s in rows if s.rto)
+    longest = max(max(o.objective_s, o.achieved_s or 0) for _, o in rows)
     lo, hi = 0.1, max(longest * 1.5, 1.0)
 
     def x(seconds: float) -> float:
@@ -97,7 +108,7 @@ def rto_chart_svg(scenarios: list[ScenarioRecord]) -> str:
     height = top + row_h * len(rows) + 34
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 40}" '
-        f'height="{height}" role="img" aria-label="RTO against objective" '
+        f'height="{height}" role="img" aria-label="{label} against objective" '
         'font-family="system-ui,sans-serif" font-size="12">'
     ]
     axis_y = top + row_h * len(rows) + 4
@@ -109,36 +120,45 @@ def rto_chart_svg(scenarios: list[ScenarioRecord]) -> str:
                 f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">'
                 f"{_seconds(tick)}</text>"
             )
-    for i, s in enumerate(rows):
-        assert s.rto is not None and s.rto.achieved_s is not None
+    for i, (s, o) in enumerate(rows):
+        assert o.achieved_s is not None
         y = top + i * row_h
-        colour = "#2da44e" if s.rto.met else "#cf222e"
-        end = x(s.rto.achieved_s)
-        goal = x(s.rto.objective_s)
+        colour = "#2da44e" if o.met else "#cf222e"
+        end = x(o.achieved_s)
+        goal = x(o.objective_s)
         parts.append(
             f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
             f"{html.escape(s.scenario_id[:48])}</text>"
             f'<rect x="{label_w}" y="{y + 4}" width="{max(end - label_w, 2):.1f}" height="14" '
-            f'fill="{colour}"><title>{_seconds(s.rto.achieved_s)}</title></rect>'
+            f'fill="{colour}"><title>{_seconds(o.achieved_s)}</title></rect>'
             f'<line x1="{goal:.1f}" y1="{y + 1}" x2="{goal:.1f}" y2="{y + 21}" stroke="#1f2328" '
             'stroke-width="2"/>'
             f'<text x="{end + 5:.1f}" y="{y + 15}" fill="#1f2328">'
-            f"{_seconds(s.rto.achieved_s)}</text>"
+            f"{_seconds(o.achieved_s)}</text>"
         )
     parts.append(
-        f'<text x="{label_w}" y="{height - 2}" fill="#57606a">bar: achieved RTO; '
+        f'<text x="{label_w}" y="{height - 2}" fill="#57606a">bar: achieved {label}; '
         "black mark: objective (log scale)</text></svg>"
     )
     return "".join(parts)
 
 
-def write_html(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
+def write_html(
+    run_dir: Path, run: RunRecord, redact: Redactor, history: list[RunRecord] | None = None
+) -> Path:
+    from drtests.evidence.history import trend_svg
+
     env = Environment(
         loader=PackageLoader("drtests.evidence", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
     )
     page = env.get_template("report.html.j2").render(
-        run=run, rto_chart=rto_chart_svg(run.scenarios), rows=summary_rows(run)
+        run=run,
+        rto_chart=objective_chart_svg(run.scenarios, "rto"),
+        rpo_chart=objective_chart_svg(run.scenarios, "rpo"),
+        trend=trend_svg(history or [run]),
+        history_size=len(history or [run]),
+        rows=summary_rows(run),
     )
     path = run_dir / "report.html"
     path.write_text(redact(page), encoding="utf-8")
@@ -157,6 +177,20 @@ def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
     lines += [
         "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in summary_rows(run)
     ]
+    lines += ["", "## Findings", ""]
+    lines += [
+        f"- **{f.finding_id}** {f.what}: {f.why}. Escalate to {f.escalation}. "
+        f"Follow-up: {f.follow_up}."
+        for f in run.findings
+    ] or ["None: every scenario met its objectives and every negative control held."]
+    lines.append("")
+    for checklist in run.checklists:
+        done = sum(i.status in {"passed", "attested", "n/a"} for i in checklist.items)
+        lines.append(
+            f"- {checklist.name}: {done} of {len(checklist.items)} items passed or attested"
+        )
+    met = sum(c.status == "met" for c in run.clauses)
+    lines.append(f"- Compliance mapping: {met} of {len(run.clauses)} clauses met")
     path = run_dir / "summary.md"
     path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
     return path

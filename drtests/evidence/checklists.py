@@ -1,0 +1,170 @@
+"""The restore procedure's Pre-Restore Checklist and Post-Restore Validation checklist,
+each item checked from the run's evidence or attested by a named person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drtests.config import Profile
+from drtests.evidence.model import (
+    Attestation,
+    Checklist,
+    ChecklistItem,
+    ChecklistStatus,
+    ScenarioRecord,
+)
+
+SOURCE = "000 Restore Procedure"
+Rule = Callable[[list[ScenarioRecord]], tuple[ChecklistStatus, list[str]]]
+
+
+def _restores(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
+    return [r for r in records if r.kind == "scenario" and r.verdict != "dry-run"]
+
+
+def _step(*names: str) -> Rule:
+    """Passed when every restore scenario ran these steps and each passed."""
+
+    def rule(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
+        restores = _restores(records)
+        if not restores:
+            return "not-run", []
+        evidence, ok = [], True
+        for record in restores:
+            for name in names:
+                step = next((s for s in record.steps if s.name == name), None)
+                if step is None or step.status != "passed":
+                    ok = False
+                    evidence.append(
+                        f"{record.scenario_id}: {name} {'missing' if step is None else step.status}"
+                    )
+                else:
+                    evidence.append(f"{record.scenario_id}: {name}: {step.detail}".rstrip(": "))
+        return ("passed" if ok else "failed"), evidence
+
+    return rule
+
+
+def _check(*names: str) -> Rule:
+    """Passed when these verification checks were clean in every restore scenario."""
+
+    def rule(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
+        restores = [r for r in _restores(records) if r.verification]
+        if not restores:
+            return "not-run", []
+        evidence, ok = [], True
+        for record in restores:
+            for name in names:
+                check = next((c for c in record.verification if c.name == name), None)
+                passed = check is not None and check.ok
+                ok &= passed
+                evidence.append(f"{record.scenario_id}: {name} {'ok' if passed else 'FAILED'}")
+        return ("passed" if ok else "failed"), evidence
+
+    return rule
+
+
+def _component(component: str) -> Rule:
+    """For components whose scenarios are not in this run: reported as not run."""
+
+    def rule(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
+        ran = [r for r in _restores(records) if r.component == component]
+        if not ran:
+            return "not-run", [f"no {component} scenario in this run"]
+        ok = all(r.verdict == "passed" for r in ran)
+        return ("passed" if ok else "failed"), [f"{r.scenario_id}: {r.verdict}" for r in ran]
+
+    return rule
+
+
+# item text as in the runbook → (attestation key or None, rule)
+PRE_RESTORE: list[tuple[str, str | None, Rule | None]] = [
+    ("Backup identified and verified", None, _step("Identify last good backup", "Verify checksum")),
+    ("Checksum validated", None, _step("Verify checksum")),
+    ("Restore target environment ready", None, _step("Check restore target ready")),
+    ("Stakeholders notified", "stakeholders-notified", None),
+    ("Maintenance window scheduled (if production)", "maintenance-window", None),
+    ("Rollback plan documented", None, _step("Take safety snapshot")),
+]
+POST_RESTORE: list[tuple[str, str | None, Rule | None]] = [
+    (
+        "All services started successfully",
+        None,
+        _step("Scale up metastore and wait ready", "Restart dependent services"),
+    ),
+    ("Hive Metastore connectivity verified", None, _check("metastore_accessible")),
+    (
+        "Tables and partitions accessible",
+        None,
+        _check("table_count_per_database", "orphaned_partitions", "missing_storage_descriptors"),
+    ),
+    (
+        "Data integrity verified (checksums)",
+        None,
+        _check("fingerprints_match_baseline", "s3_paths_exist"),
+    ),
+    ("Airflow DAGs loaded successfully", None, _component("airflow")),
+    ("MLflow experiments accessible", None, _component("mlflow")),
+    ("Test job completed successfully", None, _component("test-job")),
+    ("Monitoring shows healthy state", None, _component("monitoring")),
+]
+
+
+def attestations_of(profile: Profile, extra: list[Attestation]) -> list[Attestation]:
+    from_profile = [
+        Attestation(item=a.item, by=a.by, role=a.role, note=a.note) for a in profile.attestations
+    ]
+    return [*from_profile, *extra]
+
+
+def _evaluate(
+    items: list[tuple[str, str | None, Rule | None]],
+    records: list[ScenarioRecord],
+    attestations: list[Attestation],
+    production: bool,
+) -> list[ChecklistItem]:
+    out: list[ChecklistItem] = []
+    for text, key, rule in items:
+        if rule is not None:
+            status, evidence = rule(records)
+            out.append(ChecklistItem(item=text, status=status, evidence=evidence))
+            continue
+        attested = next((a for a in attestations if a.item == key), None)
+        if attested is not None:
+            who = f"{attested.by}" + (f" ({attested.role})" if attested.role else "")
+            out.append(
+                ChecklistItem(
+                    item=text,
+                    status="attested",
+                    attested_by=who,
+                    evidence=[attested.note] if attested.note else [],
+                )
+            )
+        elif key == "maintenance-window" and not production:
+            out.append(ChecklistItem(item=text, status="n/a", evidence=["target not production"]))
+        else:
+            out.append(
+                ChecklistItem(
+                    item=text,
+                    status="not-attested",
+                    evidence=[f"attest with --dr-attest {key}=NAME"],
+                )
+            )
+    return out
+
+
+def build_checklists(
+    records: list[ScenarioRecord], attestations: list[Attestation], production: bool
+) -> list[Checklist]:
+    return [
+        Checklist(
+            name="Pre-Restore Checklist",
+            source=SOURCE,
+            items=_evaluate(PRE_RESTORE, records, attestations, production),
+        ),
+        Checklist(
+            name="Post-Restore Validation",
+            source=SOURCE,
+            items=_evaluate(POST_RESTORE, records, attestations, production),
+        ),
+    ]

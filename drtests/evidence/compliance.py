@@ -1,0 +1,130 @@
+"""Which evidence of a run answers which clause auditors ask about."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drtests.evidence.model import Checklist, ClauseResult, ClauseStatus, ScenarioRecord
+
+Evaluator = Callable[[list[ScenarioRecord], list[Checklist]], tuple[ClauseStatus, list[str]]]
+
+
+def _restores(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
+    return [r for r in records if r.kind == "scenario" and r.verdict != "dry-run"]
+
+
+def _restore_tests(
+    records: list[ScenarioRecord], _: list[Checklist]
+) -> tuple[ClauseStatus, list[str]]:
+    restores = _restores(records)
+    if not restores:
+        return "not covered", ["no restore scenario ran"]
+    ok = all(r.verdict == "passed" for r in restores)
+    return ("met" if ok else "not met"), [f"{r.scenario_id}: {r.verdict}" for r in restores]
+
+
+def _objectives(
+    records: list[ScenarioRecord], _: list[Checklist]
+) -> tuple[ClauseStatus, list[str]]:
+    restores = [r for r in _restores(records) if r.rto is not None and r.rpo is not None]
+    if not restores:
+        return "not covered", ["no objective measured"]
+    evidence = [
+        f"{r.scenario_id}: RTO {r.rto.achieved_s}s of {r.rto.objective_s:.0f}s, "
+        f"RPO {r.rpo.achieved_s}s of {r.rpo.objective_s:.0f}s"
+        for r in restores
+        if r.rto is not None and r.rpo is not None
+    ]
+    ok = all(r.rto is not None and r.rto.met and r.rpo is not None and r.rpo.met for r in restores)
+    return ("met" if ok else "not met"), evidence
+
+
+def _backups(
+    records: list[ScenarioRecord], checklists: list[Checklist]
+) -> tuple[ClauseStatus, list[str]]:
+    items = {i.item: i for c in checklists for i in c.items}
+    verified = items.get("Backup identified and verified")
+    integrity = items.get("Data integrity verified (checksums)")
+    if verified is None or verified.status == "not-run":
+        return "not covered", ["no backup was restored"]
+    backups = sorted({r.backup for r in _restores(records) if r.backup})
+    ok = verified.status == "passed" and integrity is not None and integrity.status == "passed"
+    return ("met" if ok else "not met"), [f"restored and verified: {b}" for b in backups]
+
+
+def _exercise(records: list[ScenarioRecord], _: list[Checklist]) -> tuple[ClauseStatus, list[str]]:
+    controls = [r for r in records if r.kind == "negative-control" and r.verdict != "dry-run"]
+    restores = _restores(records)
+    if not restores:
+        return "not covered", ["no scenario exercised"]
+    held = all(r.verdict == "control-held" for r in controls)
+    evidence = [
+        f"{len(restores)} scenarios exercised, {len(controls)} negative controls "
+        f"({'all held' if held else 'some broken'}); findings recorded with escalation"
+    ]
+    return ("met" if controls and held else "not met"), evidence
+
+
+CLAUSES: list[tuple[str, str, str, Evaluator]] = [
+    (
+        "SOC 2",
+        "A1.3",
+        "Recovery plan procedures supporting system recovery are tested",
+        _restore_tests,
+    ),
+    (
+        "ISO/IEC 27001:2022",
+        "A.5.30",
+        "ICT readiness for business continuity is planned and tested against recovery objectives",
+        _objectives,
+    ),
+    ("ISO/IEC 27001:2022", "A.8.13", "Backup copies are maintained and regularly tested", _backups),
+    (
+        "ISO 22301:2019",
+        "8.5",
+        "Exercise programme: scenario-based exercises with a post-exercise report and findings",
+        _exercise,
+    ),
+    (
+        "DORA",
+        "Art. 11",
+        "Response and recovery: ICT business continuity plans are tested",
+        _restore_tests,
+    ),
+    (
+        "DORA",
+        "Art. 12",
+        "Backup policies, restoration and recovery procedures; RTO/RPO",
+        _objectives,
+    ),
+    (
+        "DORA",
+        "Art. 24",
+        "Digital operational resilience testing programme performed, "
+        "issues classified and remediated",
+        _exercise,
+    ),
+    ("DORA", "Art. 25", "Testing of ICT tools and systems: scenario-based tests", _restore_tests),
+    (
+        "PCI DSS v4.0",
+        "12.10.2",
+        "The incident response plan is tested at least every 12 months",
+        _restore_tests,
+    ),
+]
+
+
+def map_clauses(records: list[ScenarioRecord], checklists: list[Checklist]) -> list[ClauseResult]:
+    results = []
+    for framework, clause, requirement, evaluate in CLAUSES:
+        status, evidence = evaluate(records, checklists)
+        results.append(
+            ClauseResult(
+                framework=framework,
+                clause=clause,
+                requirement=requirement,
+                evidence=evidence,
+                status=status,
+            )
+        )
+    return results

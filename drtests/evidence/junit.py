@@ -1,0 +1,74 @@
+"""JUnit XML from the run document, with RTO and RPO as test-case properties."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from drtests.evidence.model import RunRecord, ScenarioRecord
+from drtests.redaction import Redactor
+
+PASSING = {"passed", "control-held"}
+
+
+def _duration(s: ScenarioRecord) -> float:
+    if s.ended_at is None:
+        return 0.0
+    return max(0.0, (s.ended_at - s.started_at).total_seconds())
+
+
+def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
+    failures = sum(1 for s in run.scenarios if s.verdict not in PASSING | {"dry-run"})
+    skipped = sum(1 for s in run.scenarios if s.verdict == "dry-run")
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": f"drtests game day {run.run_id}",
+            "tests": str(len(run.scenarios)),
+            "failures": str(failures),
+            "errors": "0",
+            "skipped": str(skipped),
+            "timestamp": run.started_at.isoformat(),
+            "time": f"{sum(_duration(s) for s in run.scenarios):.3f}",
+        },
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("run_id", run.run_id),
+        ("environment", run.environment),
+        ("profile", run.profile_name),
+        ("profile_sha256", run.profile_sha256),
+        ("operator", run.operator),
+    ):
+        ET.SubElement(props, "property", {"name": name, "value": value})
+    for s in run.scenarios:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"drtests.{s.procedure}",
+                "name": s.scenario_id,
+                "time": f"{_duration(s):.3f}",
+            },
+        )
+        case_props = ET.SubElement(case, "properties")
+        values = {"kind": s.kind, "verdict": s.verdict, "detected_by": ",".join(s.detected_by)}
+        for label, objective in (("rto", s.rto), ("rpo", s.rpo)):
+            if objective is not None:
+                values[f"{label}_objective_s"] = str(objective.objective_s)
+                if objective.achieved_s is not None:
+                    values[f"{label}_achieved_s"] = str(objective.achieved_s)
+                    values[f"{label}_met"] = str(bool(objective.met)).lower()
+        for name, value in values.items():
+            ET.SubElement(case_props, "property", {"name": name, "value": value})
+        if s.verdict == "dry-run":
+            ET.SubElement(case, "skipped", {"message": "dry run: plan recorded, nothing written"})
+        elif s.verdict not in PASSING:
+            failure = ET.SubElement(
+                case, "failure", {"message": s.failure_category or s.verdict, "type": s.verdict}
+            )
+            failure.text = "\n".join(s.findings)
+    ET.indent(suite)
+    path = run_dir / "junit.xml"
+    path.write_text(redact(ET.tostring(suite, encoding="unicode", xml_declaration=True)) + "\n")
+    return path

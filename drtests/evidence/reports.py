@@ -1,0 +1,112 @@
+"""The ``drtests report`` commands: verify a run folder, re-render it, draw trends."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from drtests.errors import DRError
+from drtests.evidence.assemble import write_reports
+from drtests.evidence.history import find_runs, rto_series, trend_svg
+from drtests.evidence.manifest import MANIFEST, Problem, verify_manifest
+from drtests.evidence.model import RunRecord
+from drtests.ledger import utcnow
+from drtests.redaction import Redactor
+
+
+def verify_folder(folders: list[Path], expected_head: str | None = None) -> int:
+    """Name every modified, added or removed file; exit 1 if any folder fails."""
+    status = 0
+    for folder in folders:
+        problems = verify_manifest(folder, expected_head)
+        if problems:
+            status = 1
+            for problem in problems:
+                print(f"{folder}: {problem}")
+        else:
+            print(f"{folder}: intact ({MANIFEST} verified)")
+    return status
+
+
+SOURCES = ("run.json", "scenarios/", "targets.txt", "plan.txt", "follow-ups.jsonl")
+
+
+def _derived_change(problem: Problem) -> bool:
+    return problem.kind in {"modified", "removed"} and not problem.path.startswith(SOURCES)
+
+
+def rerender(folder: Path) -> str:
+    """Every format again from run.json, which must still match its manifest."""
+    document = folder / "run.json"
+    if not document.exists():
+        raise DRError(f"{folder}: no run.json")
+    if (folder / MANIFEST).exists():
+        # only derived files may differ: the sources and the chain must be intact, and nothing
+        # foreign may be adopted into the new manifest
+        tampered = [p for p in verify_manifest(folder) if not _derived_change(p)]
+        if tampered:
+            raise DRError(f"{folder}: refusing to re-render: {tampered[0]}")
+    run = RunRecord.model_validate_json(document.read_text(encoding="utf-8"))
+    shutil.rmtree(folder / "allure-results", ignore_errors=True)
+    return write_reports(folder, run, Redactor())
+
+
+FOLLOW_UP_STATES = ("open", "in-progress", "closed", "risk-accepted")
+
+
+def follow_up(folder: Path, finding_id: str, status: str, by: str, note: str) -> str:
+    """Record a finding's follow-up: run.json is updated, the change appended to
+    follow-ups.jsonl, every report re-rendered and the manifest re-chained."""
+    if status not in FOLLOW_UP_STATES:
+        raise DRError(f"follow-up status must be one of {', '.join(FOLLOW_UP_STATES)}")
+    document = folder / "run.json"
+    if not document.exists():
+        raise DRError(f"{folder}: no run.json")
+    problems = verify_manifest(folder) if (folder / MANIFEST).exists() else []
+    if problems:
+        raise DRError(
+            f"{folder}: refusing to update evidence that fails verification: {problems[0]}"
+        )
+    run = RunRecord.model_validate_json(document.read_text(encoding="utf-8"))
+    finding = next((f for f in run.findings if f.finding_id == finding_id), None)
+    if finding is None:
+        known = ", ".join(f.finding_id for f in run.findings) or "none"
+        raise DRError(f"{folder}: no finding {finding_id} (findings: {known})")
+    finding.follow_up, finding.follow_up_by = status, by
+    entry = {
+        "at": utcnow().isoformat(),
+        "finding": finding_id,
+        "status": status,
+        "by": by,
+        "note": note,
+    }
+    with (folder / "follow-ups.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    shutil.rmtree(folder / "allure-results", ignore_errors=True)
+    return write_reports(folder, run, Redactor())
+
+
+def history_report(folders: list[Path], out: Path) -> int:
+    runs = find_runs(folders)
+    if not runs:
+        raise DRError("no run.json found in " + ", ".join(str(f) for f in folders))
+    procedures = sorted({p for r in runs for p in rto_series(r)})
+    print(f"{'run':<30} {'date':<17} {'verdict':<8} " + " ".join(f"{p:>20}" for p in procedures))
+    for run in runs:
+        series = rto_series(run)
+        cells = " ".join(
+            f"{series[p]:>19.1f}s" if p in series else f"{'—':>20}" for p in procedures
+        )
+        verdict = "PASSED" if run.passed else "FAILED"
+        print(f"{run.run_id:<30} {run.started_at:%Y-%m-%d %H:%M} {verdict:<8} {cells}")
+    env = Environment(
+        loader=PackageLoader("drtests.evidence", "templates"), autoescape=select_autoescape(["j2"])
+    )
+    page = env.get_template("trend.html.j2").render(runs=runs, chart=trend_svg(runs))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(Redactor()(page), encoding="utf-8")
+    print(f"trend of {len(runs)} runs: {out}")
+    return 0

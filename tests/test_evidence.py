@@ -1,0 +1,315 @@
+"""Evidence: every format from the run document, tamper detection, checklists, findings,
+clause mapping, trends, and no secret in any output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+
+from drtests.config import AttestationSetting, Profile, Safety
+from drtests.evidence.assemble import assemble_run, write_reports
+from drtests.evidence.findings import categorize
+from drtests.evidence.manifest import verify_manifest
+from drtests.evidence.model import (
+    CheckRecord,
+    FaultRecord,
+    ObjectiveResult,
+    RunRecord,
+    ScenarioRecord,
+    StepRecord,
+)
+from drtests.redaction import Redactor
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 2, 11, 8, 0, tzinfo=UTC)
+RESTORE_STEPS = (
+    "Check restore target ready",
+    "Identify last good backup",
+    "Verify checksum",
+    "Take safety snapshot",
+    "Restore database",
+    "Scale up metastore and wait ready",
+    "Restart dependent services",
+)
+VERIFICATION = (
+    "metastore_accessible",
+    "table_count_per_database",
+    "orphaned_partitions",
+    "missing_storage_descriptors",
+    "fingerprints_match_baseline",
+    "s3_paths_exist",
+)
+
+
+def _scenario(
+    name: str,
+    *,
+    rto: float = 5.0,
+    verified: bool = True,
+    detected: bool = True,
+    failed_step: str | None = None,
+    kind: str = "scenario",
+) -> ScenarioRecord:
+    steps = [
+        StepRecord(
+            name=s,
+            runbook_step="rb",
+            started_at=T0,
+            ended_at=T0,
+            duration_s=0.5,
+            status="failed" if s == failed_step else "passed",
+            detail=f"{s} ok",
+        )
+        for s in RESTORE_STEPS
+    ]
+    record = ScenarioRecord(
+        scenario_id=name,
+        title=name,
+        procedure="hms_full_restore",
+        component="metastore",
+        kind="negative-control" if kind != "scenario" else "scenario",
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=rto),
+        faults=[
+            FaultRecord(fault_id="f1", kind="sequence-behind", description="d", injected_at=T0)
+        ],
+        detected_by=["sequence_counters"] if detected else [],
+        expected_detection=["sequence_counters"],
+        detection=[CheckRecord(name="sequence_counters", ok=not detected)],
+        steps=steps if kind == "scenario" else [],
+        restored=kind == "scenario",
+        verification=[CheckRecord(name=c, ok=verified) for c in VERIFICATION],
+        verified=verified,
+        backup="s3://spark-backups/hive-metastore/b.dump",
+        rto=ObjectiveResult(objective_s=1800, achieved_s=rto, met=rto <= 1800 and verified),
+        rpo=ObjectiveResult(objective_s=3600, achieved_s=1.0, met=True),
+    )
+    passed = verified and detected and failed_step is None and rto <= 1800
+    if kind == "scenario":
+        record.verdict = "passed" if passed else "failed"
+    else:
+        record.verdict = "control-held" if not verified else "control-broken"
+    return record
+
+
+def _run(
+    scenarios: list[ScenarioRecord], profile: Profile | None = None, started: datetime = T0
+) -> RunRecord:
+    return assemble_run(
+        run_id=f"run-{started:%Y%m%d-%H%M%S}",
+        started_at=started,
+        ended_at=started + timedelta(minutes=5),
+        operator="jane",
+        profile=profile or Profile(name="staging"),
+        targets=["postgresql://db/m"],
+        runbooks={"000.txt": "a" * 64},
+        dry_run=False,
+        scenarios=scenarios,
+        participants=[],
+        attestations=[],
+    )
+
+
+def test_failure_categories_and_their_escalation() -> None:
+    cases = {
+        "fault not detected": _scenario("a", detected=False),
+        "restore failed": _scenario("b", failed_step="Restore database"),
+        "verification failed": _scenario("c", verified=False),
+        "objective missed": _scenario("d", rto=4000),
+        "negative control broken": _scenario("e", kind="control"),
+    }
+    for category, record in cases.items():
+        assert categorize(record) == category
+    run = _run(list(cases.values()))
+    levels = {f.category: f.escalation for f in run.findings}
+    assert levels["restore failed"].startswith("Level 4: Database Team")
+    assert levels["fault not detected"].startswith("Level 2: Data Engineering")
+    assert levels["objective missed"].startswith("Level 1: Operations")
+    assert all(f.follow_up == "open" for f in run.findings)
+    assert not run.passed
+
+
+def test_checklists_take_evidence_and_attestations() -> None:
+    profile = Profile(
+        name="prod",
+        safety=Safety(production=True),
+        attestations=(AttestationSetting(item="stakeholders-notified", by="Jane", role="IC"),),
+    )
+    run = _run([_scenario("ok")], profile)
+    items = {i.item: i for c in run.checklists for i in c.items}
+    assert items["Checksum validated"].status == "passed"
+    assert items["Stakeholders notified"].status == "attested"
+    assert items["Stakeholders notified"].attested_by == "Jane (IC)"
+    assert items["Maintenance window scheduled (if production)"].status == "not-attested"
+    assert items["Airflow DAGs loaded successfully"].status == "not-run"
+    failing = _run([_scenario("bad", verified=False)])
+    items = {i.item: i for c in failing.checklists for i in c.items}
+    assert items["Data integrity verified (checksums)"].status == "failed"
+
+
+def test_clause_mapping_follows_the_results() -> None:
+    good = _run([_scenario("ok"), _scenario("ctl", kind="control", verified=False)])
+    assert {c.clause: c.status for c in good.clauses} == {
+        "A1.3": "met",
+        "A.5.30": "met",
+        "A.8.13": "met",
+        "8.5": "met",
+        "Art. 11": "met",
+        "Art. 12": "met",
+        "Art. 24": "met",
+        "Art. 25": "met",
+        "12.10.2": "met",
+    }
+    slow = _run([_scenario("slow", rto=4000), _scenario("ctl", kind="control", verified=False)])
+    statuses = {c.clause: c.status for c in slow.clauses}
+    assert statuses["A.5.30"] == "not met" and statuses["8.5"] == "met"
+
+
+def test_every_format_and_no_planted_secret(tmp_path: Path) -> None:
+    secret = "Planted-Secret-7731"
+    record = _scenario("bad", failed_step="Restore database")
+    record.findings.append(f"pg_restore failed for postgresql://hive:{secret}@db/metastore")
+    record.steps[4].detail = f"password {secret} rejected"
+    run = _run([record])
+    head = write_reports(tmp_path, run, Redactor([secret]))
+    names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {
+        "run.json",
+        "report.html",
+        "report.pdf",
+        "summary.md",
+        "junit.xml",
+        "manifest.sha256.json",
+        "SHA256SUMS",
+        "allure-results/categories.json",
+        "allure-results/environment.properties",
+    } <= names
+    assert len(head) == 64
+    pdf = pdfium.PdfDocument(tmp_path / "report.pdf")
+    pdf_text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    for needle in ("Sign-off", "Compliance mapping", "SOC 2", "Pre-Restore Checklist", "F-001"):
+        assert needle in pdf_text
+    everything = pdf_text + "".join(
+        p.read_text(errors="replace")
+        for p in tmp_path.rglob("*")
+        if p.suffix != ".pdf" and p.is_file()
+    )
+    assert secret not in everything
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'name="rto_achieved_s" value="5.0"' in junit and "<failure" in junit
+    result = next(
+        json.loads(p.read_text()) for p in (tmp_path / "allure-results").glob("*-result.json")
+    )
+    assert result["status"] == "failed"
+    assert result["statusDetails"]["message"].startswith("restore failed")
+    assert [s["name"] for s in result["steps"]][4].startswith("Restore database")
+
+
+def test_manifest_names_every_change(tmp_path: Path) -> None:
+    write_reports(tmp_path, _run([_scenario("ok")]), Redactor())
+    assert verify_manifest(tmp_path) == []
+    (tmp_path / "report.html").write_text("edited")
+    (tmp_path / "summary.md").unlink()
+    (tmp_path / "allure-results" / "extra.json").write_text("{}")
+    problems = {str(p) for p in verify_manifest(tmp_path)}
+    assert problems == {
+        "modified: report.html",
+        "removed: summary.md",
+        "added: allure-results/extra.json",
+    }
+
+
+def test_editing_the_manifest_breaks_the_chain(tmp_path: Path) -> None:
+    write_reports(tmp_path, _run([_scenario("ok")]), Redactor())
+    manifest = tmp_path / "manifest.sha256.json"
+    document = json.loads(manifest.read_text())
+    (tmp_path / "run.json").write_text("{}")
+    document["entries"][-2]["sha256"] = "0" * 64  # pretend the forged file was always there
+    manifest.write_text(json.dumps(document))
+    assert any(p.kind == "chain-broken" for p in verify_manifest(tmp_path))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drtests.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_report_commands_rerender_verify_and_trend(tmp_path: Path) -> None:
+    runs = []
+    for day in range(3):
+        folder = tmp_path / f"run{day}"
+        folder.mkdir()
+        started = T0 + timedelta(days=90 * day)
+        write_reports(folder, _run([_scenario("ok", rto=5.0 + day)], started=started), Redactor())
+        runs.append(folder)
+    (runs[0] / "report.html").unlink()
+    (runs[2] / "notes.txt").write_text("not evidence")
+    adopted = _cli("report", str(runs[2]))
+    assert adopted.returncode == 2 and "refusing to re-render: added: notes.txt" in adopted.stderr
+    (runs[2] / "notes.txt").unlink()
+    assert _cli("report", str(runs[0])).returncode == 0
+    assert (runs[0] / "report.html").exists()
+    assert _cli("report", "verify", str(runs[0])).returncode == 0
+
+    document = json.loads((runs[1] / "run.json").read_text())
+    document["scenarios"][0]["rto"]["achieved_s"] = 1.0  # a better RTO than was measured
+    (runs[1] / "run.json").write_text(json.dumps(document))
+    refused = _cli("report", str(runs[1]))
+    assert refused.returncode == 2 and "refusing to re-render: modified: run.json" in refused.stderr
+    tampered = _cli("report", "verify", str(runs[1]))
+    assert tampered.returncode == 1 and "modified: run.json" in tampered.stdout
+
+    out = tmp_path / "trend.html"
+    trend = _cli("report", "--history", str(tmp_path), "--out", str(out))
+    assert trend.returncode == 0, trend.stderr
+    assert "trend of 3 runs" in trend.stdout
+    assert out.read_text().count("<circle") == 3
+
+
+@pytest.mark.parametrize("args", [["report"], ["report", "verify"], ["report", "/no/such/dir"]])
+def test_report_bad_input_is_one_line(args: list[str]) -> None:
+    result = _cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("drtests: error:") and "Traceback" not in result.stderr
+
+
+def test_schema_in_the_repository_matches_the_model() -> None:
+    from drtests.evidence.schema import SCHEMA_PATH, run_schema
+
+    assert json.loads(SCHEMA_PATH.read_text()) == run_schema(), (
+        "run the model's schema again: python -m drtests.evidence.schema"
+    )
+
+
+def test_follow_up_is_recorded_and_rechained(tmp_path: Path) -> None:
+    write_reports(tmp_path, _run([_scenario("slow", rto=4000)]), Redactor())
+    done = _cli(
+        "report",
+        "follow-up",
+        str(tmp_path),
+        "F-001",
+        "--status",
+        "closed",
+        "--by",
+        "Jane Doe",
+        "--note",
+        "restore step parallelised",
+    )
+    assert done.returncode == 0, done.stderr
+    run = RunRecord.model_validate_json((tmp_path / "run.json").read_text())
+    assert (run.findings[0].follow_up, run.findings[0].follow_up_by) == ("closed", "Jane Doe")
+    assert "restore step parallelised" in (tmp_path / "follow-ups.jsonl").read_text()
+    assert verify_manifest(tmp_path) == []
+    unknown = _cli("report", "follow-up", str(tmp_path), "F-009", "--status", "closed", "--by", "x")
+    assert unknown.returncode == 2 and "no finding F-009 (findings: F-001)" in unknown.stderr
