@@ -30,8 +30,8 @@ from drtests.faults import (
     SequenceBehind,
 )
 from drtests.metastore.changes import measure_rpo
-from drtests.metastore.checks import failed
 from drtests.procedures import RUNBOOK_HMS, MetastoreRestoreTarget, hms_full_restore
+from drtests.results import failed
 from fixtures.faults import InjectFault
 from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder

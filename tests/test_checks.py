@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from drtests.metastore.checks import CheckResult, failed
 from drtests.metastore.verify import Baseline
 from drtests.objectstore import split_uri
+from drtests.results import CheckResult, failed
 from fixtures.metastore import MetastoreUnderTest
 
 

@@ -10,8 +10,8 @@ from drtests.config import PostgresTarget, Profile, Safety
 from drtests.environments import Environment
 from drtests.faults import BlankStorageLocations, DropMetastoreSchema, Fault, MetastoreTarget
 from drtests.ledger import FaultLedger
-from drtests.metastore.checks import failed
 from drtests.recovery import revert_leftovers
+from drtests.results import failed
 from drtests.safety import SafetyRails
 from fixtures.metastore import MetastoreUnderTest
 

@@ -9,8 +9,8 @@ check names its findings, like pgBackRest's ``verify`` names each bad file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,31 +22,10 @@ from drtests.metastore.schema import (
     SUPPORTED_VERSIONS,
 )
 from drtests.objectstore import split_uri
+from drtests.results import CheckResult, Finding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-Severity = Literal["error", "warning", "info"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    severity: Severity
-    subject: str
-    detail: str
-
-
-@dataclass
-class CheckResult:
-    name: str
-    description: str
-    findings: list[Finding] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not any(f.severity == "error" for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -541,10 +520,6 @@ def run_checks(ctx: CheckContext, checks: Iterable[Check] = CHECKS) -> list[Chec
             result.error = f"check failed internally: {type(exc).__name__}: {exc}"
         results.append(result)
     return results
-
-
-def failed(results: Iterable[CheckResult]) -> list[str]:
-    return [r.name for r in results if not r.ok]
 
 
 def inventory(conn: psycopg.Connection[Any]) -> dict[str, int]:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from drtests.evidence.model import CheckRecord, FindingRecord
-from drtests.metastore.checks import CheckContext, CheckResult, inventory, run_checks
+from drtests.metastore.checks import CheckContext, inventory, run_checks
 from drtests.postgres import TableFingerprint, table_fingerprints
+from drtests.results import CheckResult, Finding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -62,8 +63,6 @@ def compare_fingerprints(conn: psycopg.Connection[Any], baseline: Baseline) -> C
     except psycopg.Error as exc:
         result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
         return result
-    from drtests.metastore.checks import Finding
-
     for table in sorted(set(baseline.fingerprints) | set(now)):
         want, got = baseline.fingerprints.get(table), now.get(table)
         if want == got:

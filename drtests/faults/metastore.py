@@ -9,14 +9,14 @@ that must leave dangling ids bypass the foreign-key triggers with
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from drtests.faults.base import Fault
 from drtests.metastore.schema import REQUIRED_TABLES, SEQUENCE_PREFIX
 from drtests.postgres import (
     PostgresEndpoint,
@@ -51,26 +51,6 @@ class MetastoreTarget:
         return connect(self.endpoint, self.database, autocommit=True)
 
 
-class Fault(ABC):
-    kind: ClassVar[str]
-    #: detection checks that must report this fault
-    detected_by: ClassVar[tuple[str, ...]]
-
-    @abstractmethod
-    def describe(self) -> str: ...
-
-    def params(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-    @abstractmethod
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
-        """Break the target; return what :meth:`revert` needs."""
-
-    @abstractmethod
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
-        """Put back what is still broken; idempotent. Returns what was done."""
-
-
 def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET session_replication_role = replica")
 
@@ -93,7 +73,7 @@ def _table_id(conn: psycopg.Connection[Any], database: str, table: str) -> int:
     return int(row[0])
 
 
-class DeleteDatabaseTables(Fault):
+class DeleteDatabaseTables(Fault[MetastoreTarget]):
     """DELETE FROM "TBLS" for one database: the tables vanish, their children dangle."""
 
     kind = "delete-database-tables"
@@ -130,7 +110,7 @@ class DeleteDatabaseTables(Fault):
             return f"re-inserted {cur.rowcount} of {len(undo.get('rows', []))} TBLS rows"
 
 
-class BlankStorageLocations(Fault):
+class BlankStorageLocations(Fault[MetastoreTarget]):
     """A table's storage descriptor loses its LOCATION (NULL), its partitions' become ''."""
 
     kind = "blank-storage-locations"
@@ -179,7 +159,7 @@ class BlankStorageLocations(Fault):
         return f"restored {changed} locations"
 
 
-class OrphanPartitions(Fault):
+class OrphanPartitions(Fault[MetastoreTarget]):
     """Point a table's partitions at a table id that does not exist (FK triggers bypassed)."""
 
     kind = "orphan-partitions"
@@ -214,7 +194,7 @@ class OrphanPartitions(Fault):
         return f"re-attached {cur.rowcount} partitions"
 
 
-class SequenceBehind(Fault):
+class SequenceBehind(Fault[MetastoreTarget]):
     """SEQUENCE_TABLE NEXT_VAL set below MAX(id): HMS's next insert of that class collides."""
 
     kind = "sequence-behind"
@@ -260,7 +240,7 @@ class SequenceBehind(Fault):
         return f"sequence {'restored' if cur.rowcount else 'already consistent'}"
 
 
-class DropMetastoreSchema(Fault):
+class DropMetastoreSchema(Fault[MetastoreTarget]):
     """DROP SCHEMA public CASCADE: every metastore table gone. The undo record is a pg_dump
     taken just before, so the revert can rebuild the database if no restore did."""
 
@@ -297,17 +277,10 @@ class DropMetastoreSchema(Fault):
         return f"rebuilt {target.database} from {snapshot.name}"
 
 
-FAULTS: dict[str, type[Fault]] = {
-    cls.kind: cls
-    for cls in (
-        DeleteDatabaseTables,
-        BlankStorageLocations,
-        OrphanPartitions,
-        SequenceBehind,
-        DropMetastoreSchema,
-    )
-}
-
-
-def fault_from_ledger(kind: str, params: dict[str, Any]) -> Fault:
-    return FAULTS[kind](**params)
+METASTORE_FAULTS: tuple[type[Fault[MetastoreTarget]], ...] = (
+    DeleteDatabaseTables,
+    BlankStorageLocations,
+    OrphanPartitions,
+    SequenceBehind,
+    DropMetastoreSchema,
+)

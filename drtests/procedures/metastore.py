@@ -1,25 +1,14 @@
-"""The runbooks' procedures as timed steps.
-
-A scenario is fault → detect → restore → verify → record; :class:`Journal` times each step
-(UTC timestamps for people, monotonic durations for RTO), mirrors it as an Allure step and
-reports progress. :func:`hms_full_restore` is the Hive Metastore runbook's Option 1 and the
-restore procedure's section 1, step by step.
-"""
+"""Hive Metastore procedures: :func:`hms_full_restore` is the Hive Metastore runbook's
+Option 1 with the restore procedure's section 1, step by step; :func:`rollback_from_snapshot`
+is the restore procedure's Rollback Procedure."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import allure
-
 from drtests.backups import BackupCatalog, BackupRecord
-from drtests.errors import DRError
-from drtests.evidence.model import StepRecord
 from drtests.ledger import utcnow
 from drtests.platform import Platform
 from drtests.postgres import (
@@ -31,47 +20,7 @@ from drtests.postgres import (
     restore_into_new_database,
     swap_databases,
 )
-
-RUNBOOK_HMS = "002 Hive Metastore Restore Runbook"
-RUNBOOK_RESTORE = "000 Restore Procedure"
-
-
-class Journal:
-    """Timed steps of one scenario."""
-
-    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
-        self.steps: list[StepRecord] = []
-        self._progress = progress
-        self._t0 = time.monotonic()
-
-    @contextmanager
-    def step(self, name: str, runbook_step: str) -> Iterator[StepRecord]:
-        record = StepRecord(name=name, runbook_step=runbook_step, started_at=utcnow())
-        self.steps.append(record)
-        if self._progress is not None:
-            self._progress(name)
-        start = time.monotonic()
-        with allure.step(f"{name} ({runbook_step})"):
-            try:
-                yield record
-            except BaseException as exc:
-                record.status = "failed"
-                record.detail = str(exc) if isinstance(exc, DRError) else type(exc).__name__
-                raise
-            finally:
-                record.duration_s = round(time.monotonic() - start, 3)
-                record.ended_at = utcnow()
-
-    def planned(self, name: str, runbook_step: str, detail: str) -> None:
-        self.steps.append(
-            StepRecord(
-                name=name,
-                runbook_step=runbook_step,
-                started_at=utcnow(),
-                status="planned",
-                detail=detail,
-            )
-        )
+from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
 
 
 @dataclass

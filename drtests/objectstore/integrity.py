@@ -1,0 +1,154 @@
+"""verify-data-integrity: inventories of a location (key, size, SHA-256, version, time) and
+their comparison with a manifest or another location.
+
+SHA-256 comes from S3's additional checksum where the object has a full-object one; a
+composite (multipart) checksum or none at all means the object is read and hashed. An ETag is
+never taken for an MD5: a multipart ETag is not one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from drtests.objectstore.core import S3_ERRORS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+ProblemKind = Literal["missing", "extra", "size-mismatch", "checksum-mismatch"]
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    key: str  # relative to the inventoried prefix
+    size: int
+    sha256: str
+    version_id: str | None
+    last_modified: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["last_modified"] = self.last_modified.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ObjectState:
+        return cls(
+            data["key"],
+            int(data["size"]),
+            data["sha256"],
+            data.get("version_id"),
+            datetime.fromisoformat(data["last_modified"]),
+        )
+
+
+Inventory = dict[str, ObjectState]
+
+
+@dataclass(frozen=True)
+class IntegrityProblem:
+    kind: ProblemKind
+    key: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.key}" + (f" ({self.detail})" if self.detail else "")
+
+
+def full_object_sha256(head: dict[str, Any]) -> str | None:
+    """The SHA-256 of the whole object from HeadObject, or None when S3 has only a composite
+    checksum (multipart upload, 'xxx-N') or none."""
+    value = head.get("ChecksumSHA256")
+    if not value or "-" in value or head.get("ChecksumType") == "COMPOSITE":
+        return None
+    return base64.b64decode(value).hex()
+
+
+def hash_object(client: S3Client, bucket: str, key: str, version_id: str | None = None) -> str:
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    body = client.get_object(**kwargs)["Body"]
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def take_inventory(client: S3Client, bucket: str, prefix: str, workers: int = 16) -> Inventory:
+    """Every current object under ``prefix`` with its size and SHA-256 (keys relative)."""
+    listed = []
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        listed += page.get("Contents", [])
+
+    def state(obj: Any) -> ObjectState:
+        head: Any = client.head_object(Bucket=bucket, Key=obj["Key"], ChecksumMode="ENABLED")
+        sha = full_object_sha256(head) or hash_object(
+            client, bucket, obj["Key"], head.get("VersionId")
+        )
+        return ObjectState(
+            obj["Key"][len(prefix) :],
+            int(head["ContentLength"]),
+            sha,
+            head.get("VersionId"),
+            head["LastModified"],
+        )
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return {s.key: s for s in pool.map(state, listed)}
+
+
+def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
+    """Missing, extra, size and checksum differences, each named by key."""
+    problems: list[IntegrityProblem] = []
+    for key in sorted(set(expected) | set(actual)):
+        want, got = expected.get(key), actual.get(key)
+        if got is None:
+            problems.append(IntegrityProblem("missing", key))
+        elif want is None:
+            problems.append(IntegrityProblem("extra", key))
+        elif want.size != got.size:
+            problems.append(
+                IntegrityProblem("size-mismatch", key, f"{got.size} bytes, expected {want.size}")
+            )
+        elif want.sha256 != got.sha256:
+            problems.append(
+                IntegrityProblem(
+                    "checksum-mismatch",
+                    key,
+                    f"sha256 {got.sha256[:12]}…, expected {want.sha256[:12]}…",
+                )
+            )
+    return problems
+
+
+def inventory_to_json(inventory: Inventory, **extra: Any) -> bytes:
+    objects = [inventory[k].to_json() for k in sorted(inventory)]
+    return json.dumps({**extra, "objects": objects}, indent=1).encode()
+
+
+def inventory_from_json(data: bytes) -> tuple[Inventory, dict[str, Any]]:
+    document = json.loads(data)
+    inventory = {o["key"]: ObjectState.from_json(o) for o in document.pop("objects")}
+    return inventory, document
+
+
+def lost_since(before: Inventory, after: Inventory) -> list[ObjectState]:
+    """Objects present (with that content) before an incident and not after a restore."""
+    return [s for k, s in before.items() if k not in after or after[k].sha256 != s.sha256]
+
+
+def newest(states: Iterable[ObjectState]) -> datetime | None:
+    times = [s.last_modified for s in states]
+    return max(times) if times else None
+
+
+__all__ = ["S3_ERRORS", "IntegrityProblem", "Inventory", "ObjectState", "compare", "take_inventory"]

@@ -1,0 +1,56 @@
+"""Timed steps: a scenario is fault → detect → restore → verify → record, and the
+:class:`Journal` times each step (UTC timestamps for people, monotonic durations for RTO),
+mirrors it as an Allure step and reports progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import allure
+
+from drtests.errors import DRError
+from drtests.evidence.model import StepRecord
+from drtests.ledger import utcnow
+
+RUNBOOK_HMS = "002 Hive Metastore Restore Runbook"
+RUNBOOK_RESTORE = "000 Restore Procedure"
+
+
+class Journal:
+    """Timed steps of one scenario."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.steps: list[StepRecord] = []
+        self._progress = progress
+        self._t0 = time.monotonic()
+
+    @contextmanager
+    def step(self, name: str, runbook_step: str) -> Iterator[StepRecord]:
+        record = StepRecord(name=name, runbook_step=runbook_step, started_at=utcnow())
+        self.steps.append(record)
+        if self._progress is not None:
+            self._progress(name)
+        start = time.monotonic()
+        with allure.step(f"{name} ({runbook_step})"):
+            try:
+                yield record
+            except BaseException as exc:
+                record.status = "failed"
+                record.detail = str(exc) if isinstance(exc, DRError) else type(exc).__name__
+                raise
+            finally:
+                record.duration_s = round(time.monotonic() - start, 3)
+                record.ended_at = utcnow()
+
+    def planned(self, name: str, runbook_step: str, detail: str) -> None:
+        self.steps.append(
+            StepRecord(
+                name=name,
+                runbook_step=runbook_step,
+                started_at=utcnow(),
+                status="planned",
+                detail=detail,
+            )
+        )
