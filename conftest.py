@@ -4,5 +4,6 @@ pytest_plugins = [
     "fixtures.environment",
     "fixtures.scenario",
     "fixtures.metastore",
+    "fixtures.objectstore",
     "fixtures.faults",
 ]

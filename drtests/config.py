@@ -64,6 +64,13 @@ class MetastoreSettings(_Strict):
     backup_prefix: str = "hive-metastore/"
 
 
+class ObjectStoreSettings(_Strict):
+    """Where the S3 scenarios act: a table location in the first data bucket by default."""
+
+    scenario_prefix: str = "warehouse/production_critical.db/fact_table/"
+    archive_prefix: str = "minio-data/"
+
+
 class Services(_Strict):
     """Workload names from the runbooks; the local platform runs processes under these names."""
 
@@ -113,6 +120,7 @@ class Profile(_Strict):
     s3: dict[str, S3Target] = Field(default_factory=dict)
     buckets: Buckets = Buckets()
     metastore: MetastoreSettings = MetastoreSettings()
+    objectstore: ObjectStoreSettings = ObjectStoreSettings()
     services: Services = Services()
     safety: Safety = Safety()
     seed: SeedSettings = SeedSettings()
@@ -156,9 +164,14 @@ def _password_of(dsn: str) -> str | None:
         return None
 
 
-# Objectives from the runbooks: HMS full restore "15-30 minutes", RPO "1 hour".
+# Objectives from the runbooks: HMS full restore "15-30 minutes", RPO "1 hour"; S3 data
+# restore "1-4 hours". S3 RPOs: a version restore loses nothing, the archive is daily, the DR
+# copy is kept within the hour.
 DEFAULT_OBJECTIVES = {
     "hms_full_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    "s3_version_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=0),
+    "s3_archive_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=24 * 3600),
+    "s3_dr_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=3600),
 }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from drtests.config import Profile
+from drtests.environments.live import s3_endpoint
 from drtests.errors import DRError
-from drtests.faults import MetastoreTarget, fault_from_ledger
+from drtests.faults import BucketTarget, MetastoreTarget, fault_from_ledger
 from drtests.ledger import FaultLedger
+from drtests.objectstore import S3_ERRORS
 from drtests.postgres import PostgresEndpoint, pg_bin_dir
 from drtests.safety import DryRunStop, SafetyRails
 
@@ -22,7 +25,7 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
     lines: list[str] = []
     for entry in ledger.pending():
         target = entry.target
-        where = f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
+        where = _where(target)
         if target.get("environment") == "local":
             ledger.discarded(entry.fault_id, "embedded environment of that run no longer exists")
             lines.append(
@@ -37,12 +40,12 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
             )
             continue
         try:
-            safety.authorize(f"postgresql://{where}", f"revert leftover fault {entry.kind}")
+            safety.authorize(resolved.safety_name(), f"revert leftover fault {entry.kind}")
             detail = fault_from_ledger(entry.kind, entry.params).revert(resolved, entry.undo)
         except DryRunStop:
             lines.append(f"{entry.fault_id} {entry.kind} on {where}: would be reverted")
             continue
-        except DRError as exc:
+        except (DRError, *S3_ERRORS) as exc:
             ledger.revert_failed(entry.fault_id, str(exc))
             lines.append(f"{entry.fault_id} {entry.kind} on {where}: revert failed: {exc}")
             continue
@@ -51,7 +54,21 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
     return lines
 
 
-def _live_target(profile: Profile, target: dict[str, object]) -> MetastoreTarget | None:
+def _where(target: dict[str, Any]) -> str:
+    if target.get("component") == "objectstore":
+        return f"{target.get('endpoint')}/{target.get('bucket')}"
+    return f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
+
+
+def _live_target(profile: Profile, target: dict[str, Any]) -> MetastoreTarget | BucketTarget | None:
+    """The target of a ledger entry, reached with the current profile's credentials."""
+    workdir = Path(profile.state_dir.absolute())
+    if target.get("component") == "objectstore":
+        for name, setting in profile.s3.items():
+            s3 = s3_endpoint(name, setting)
+            if s3.describe() == target.get("endpoint"):
+                return BucketTarget(s3, str(target.get("bucket")), "live", workdir)
+        return None
     pg = profile.postgres.get(str(target.get("component", "")))
     if pg is None:
         return None
@@ -62,5 +79,4 @@ def _live_target(profile: Profile, target: dict[str, object]) -> MetastoreTarget
         target.get("database"),
     ):
         return None
-    workdir = profile.state_dir.absolute()
-    return MetastoreTarget(endpoint, database, "live", Path(workdir))
+    return MetastoreTarget(endpoint, database, "live", workdir)

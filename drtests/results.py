@@ -32,3 +32,18 @@ class CheckResult:
 
 def failed(results: Iterable[CheckResult]) -> list[str]:
     return [r.name for r in results if not r.ok]
+
+
+@dataclass(frozen=True)
+class RpoMeasurement:
+    lost_changes: int
+    last_surviving_change: int | None
+    rpo_seconds: float
+
+    def describe(self) -> str:
+        if not self.lost_changes:
+            return "no committed change lost"
+        return (
+            f"{self.lost_changes} committed changes lost; newest surviving change "
+            f"{self.rpo_seconds:.0f}s before the fault"
+        )

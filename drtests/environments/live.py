@@ -10,7 +10,7 @@ from drtests.objectstore import S3Endpoint
 from drtests.postgres import PostgresEndpoint, pg_bin_dir
 
 
-def _s3(name: str, target: S3Target) -> S3Endpoint:
+def s3_endpoint(name: str, target: S3Target) -> S3Endpoint:
     return S3Endpoint(
         name,
         target.endpoint_url,
@@ -29,7 +29,7 @@ def live_environment(profile: Profile, workdir: Path) -> Environment:
         kind="live",
         postgres=endpoint,
         metastore_database=database,
-        s3_primary=_s3("primary", profile.s3["primary"]),
-        s3_dr=_s3("dr", dr) if dr else None,
+        s3_primary=s3_endpoint("primary", profile.s3["primary"]),
+        s3_dr=s3_endpoint("dr", dr) if dr else None,
         workdir=workdir,
     )

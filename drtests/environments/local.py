@@ -38,11 +38,10 @@ def local_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
             s3_dr=dr,
             workdir=workdir,
         )
+        buckets = (*profile.buckets.data, profile.buckets.backups)
         env.ephemeral_targets = {
             f"postgresql://{pg.endpoint.host}:{pg.endpoint.port}/*",
-            *(
-                f"{primary.describe()}/{b}"
-                for b in (*profile.buckets.data, profile.buckets.backups)
-            ),
+            *(f"{primary.describe()}/{b}" for b in buckets),
+            *(f"{dr.describe()}/{b}{profile.buckets.dr_suffix}" for b in buckets),
         }
         yield env

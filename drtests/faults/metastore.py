@@ -47,6 +47,9 @@ class MetastoreTarget:
             "database": self.database,
         }
 
+    def safety_name(self) -> str:
+        return f"postgresql://{self.endpoint.host}:{self.endpoint.port}/{self.database}"
+
     def connect(self) -> psycopg.Connection[Any]:
         return connect(self.endpoint, self.database, autocommit=True)
 

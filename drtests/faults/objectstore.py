@@ -35,6 +35,9 @@ class BucketTarget:
             "bucket": self.bucket,
         }
 
+    def safety_name(self) -> str:
+        return f"{self.endpoint.describe()}/{self.bucket}"
+
     def client(self) -> S3Client:
         return self.endpoint.client()
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+from drtests.results import RpoMeasurement
+
 
 @dataclass(frozen=True)
 class ChangeLog:
@@ -30,21 +32,6 @@ class ChangeLog:
             conn.rollback() if not conn.autocommit else None
             return cls({})
         return cls({int(r[0]): int(r[1]) for r in rows})
-
-
-@dataclass(frozen=True)
-class RpoMeasurement:
-    lost_changes: int
-    last_surviving_change: int | None
-    rpo_seconds: float
-
-    def describe(self) -> str:
-        if not self.lost_changes:
-            return "no committed change lost"
-        return (
-            f"{self.lost_changes} committed changes lost; newest surviving change "
-            f"{self.rpo_seconds:.0f}s before the fault"
-        )
 
 
 def measure_rpo(

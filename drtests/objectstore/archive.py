@@ -204,8 +204,8 @@ def verify_archive(client: S3Client, backup_bucket: str, archive_key: str) -> In
     """Read the whole archive against its manifest; raise on the first problem, naming it."""
     archive, inventory = read_manifest(client, backup_bucket, archive_key)
     seen: dict[str, str] = {}
-    reader, tar = _open_archive(client, backup_bucket, archive_key)
     try:
+        reader, tar = _open_archive(client, backup_bucket, archive_key)
         with tar:
             for member in tar:
                 handle = tar.extractfile(member)
@@ -233,10 +233,17 @@ def verify_archive(client: S3Client, backup_bucket: str, archive_key: str) -> In
 
 
 def restore_archive(
-    client: S3Client, backup_bucket: str, archive_key: str, target_bucket: str
+    client: S3Client,
+    backup_bucket: str,
+    archive_key: str,
+    target_bucket: str,
+    verified: Inventory | None = None,
 ) -> int:
-    """Verify, then upload every member back under its key. Returns objects written."""
-    inventory = verify_archive(client, backup_bucket, archive_key)
+    """Upload every member back under its key, after :func:`verify_archive` (pass its result
+    as ``verified`` when it already ran). Returns objects written."""
+    inventory = (
+        verified if verified is not None else verify_archive(client, backup_bucket, archive_key)
+    )
     written = 0
     _, tar = _open_archive(client, backup_bucket, archive_key)
     with tar:
@@ -244,8 +251,12 @@ def restore_archive(
             handle = tar.extractfile(member)
             if handle is None or member.name not in inventory:
                 continue
+            # a tar member over a stream cannot seek; a plain reader makes s3transfer stream it
             client.upload_fileobj(
-                handle, target_bucket, member.name, ExtraArgs={"ChecksumAlgorithm": "SHA256"}
+                _HashingReader(handle),  # type: ignore[arg-type]
+                target_bucket,
+                member.name,
+                ExtraArgs={"ChecksumAlgorithm": "SHA256"},
             )
             written += 1
     return written

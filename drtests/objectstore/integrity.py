@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from drtests.objectstore.core import S3_ERRORS
+from drtests.results import RpoMeasurement
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,9 +64,13 @@ class IntegrityProblem:
 
 def full_object_sha256(head: dict[str, Any]) -> str | None:
     """The SHA-256 of the whole object from HeadObject, or None when S3 has only a composite
-    checksum (multipart upload, 'xxx-N') or none."""
+    checksum or none. A multipart object's SHA-256 is composite (a hash of part hashes),
+    whether or not the server marks it ('xxx-N', ChecksumType COMPOSITE; some servers do
+    neither), so its ETag's '-N' suffix is what tells a multipart object — the ETag is used
+    for that alone, never as an MD5."""
     value = head.get("ChecksumSHA256")
-    if not value or "-" in value or head.get("ChecksumType") == "COMPOSITE":
+    multipart = "-" in str(head.get("ETag", ""))
+    if not value or multipart or "-" in value or head.get("ChecksumType") == "COMPOSITE":
         return None
     return base64.b64decode(value).hex()
 
@@ -146,9 +150,17 @@ def lost_since(before: Inventory, after: Inventory) -> list[ObjectState]:
     return [s for k, s in before.items() if k not in after or after[k].sha256 != s.sha256]
 
 
-def newest(states: Iterable[ObjectState]) -> datetime | None:
-    times = [s.last_modified for s in states]
-    return max(times) if times else None
+def measure_object_rpo(before: Inventory, after: Inventory, fault_time: float) -> RpoMeasurement:
+    """RPO from data, as for the metastore: 0 when every object written before the fault is
+    back; otherwise the fault time minus the write time of the newest object that survived."""
+    lost = lost_since(before, after)
+    surviving = [s.last_modified.timestamp() for k, s in before.items()
+                 if k in after and after[k].sha256 == s.sha256]  # fmt: skip
+    last = int(max(surviving)) if surviving else None
+    if not lost:
+        return RpoMeasurement(0, last, 0.0)
+    window = fault_time - max(surviving) if surviving else float("inf")
+    return RpoMeasurement(len(lost), last, max(0.0, window))
 
 
 __all__ = ["S3_ERRORS", "IntegrityProblem", "Inventory", "ObjectState", "compare", "take_inventory"]
