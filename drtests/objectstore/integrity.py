@@ -154,8 +154,11 @@ def measure_object_rpo(before: Inventory, after: Inventory, fault_time: float) -
     """RPO from data, as for the metastore: 0 when every object written before the fault is
     back; otherwise the fault time minus the write time of the newest object that survived."""
     lost = lost_since(before, after)
-    surviving = [s.last_modified.timestamp() for k, s in before.items()
-                 if k in after and after[k].sha256 == s.sha256]  # fmt: skip
+    surviving = [
+        s.last_modified.timestamp()
+        for k, s in before.items()
+        if k in after and after[k].sha256 == s.sha256
+    ]
     last = int(max(surviving)) if surviving else None
     if not lost:
         return RpoMeasurement(0, last, 0.0)
