@@ -33,6 +33,7 @@ from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder
 
 pytestmark = [pytest.mark.gameday, pytest.mark.destructive, pytest.mark.objectstore]
+PRE_RESTORE_CHECKLIST = "000 Restore Procedure · Pre-Restore Checklist"
 WRITES_AFTER_BACKUP = 2
 
 
@@ -67,6 +68,17 @@ def _write_new_files(location: Location, count: int) -> None:
         )
 
 
+def _target_ready(scenario: ScenarioRecorder, location: Location) -> Inventory:
+    """Pre-Restore Checklist: the endpoint answers, the bucket keeps versions (Option A needs
+    them, and they make every restore reversible), and the data's inventory is taken."""
+    with scenario.journal.step("Check restore target ready", PRE_RESTORE_CHECKLIST) as step:
+        versioning = location.endpoint.client().get_bucket_versioning(Bucket=location.bucket)
+        assert versioning.get("Status") == "Enabled", f"s3://{location.bucket} is not versioned"
+        expected = _inventory(location)
+        step.detail = f"s3://{location.bucket} versioned; {len(expected)} objects inventoried"
+    return expected
+
+
 def _as_of(incident_time: float) -> datetime:
     """The last instant before the incident's second (S3 times are whole seconds)."""
     return datetime.fromtimestamp(int(incident_time), UTC) - timedelta(microseconds=1)
@@ -98,7 +110,7 @@ def test_version_restore(
         f"Version restore after: {fault.describe()}",
         f"{RUNBOOK_S3} · Option A",
     )
-    expected = _inventory(data_location)
+    expected = _target_ready(scenario, data_location)
 
     scenario.incident(own_second=True)
     inject_fault(fault, data_bucket)
@@ -183,7 +195,7 @@ def test_full_restore_from_archive(
     with scenario.journal.step("Archive backup", f"{RUNBOOK_S3} · Option B (backup)") as step:
         archive_key = _archive(dr, data_location)
         step.detail = f"s3://{dr.profile.buckets.backups}/{archive_key}"
-    archived = _inventory(data_location)
+    archived = _target_ready(scenario, data_location)
     _write_new_files(data_location, WRITES_AFTER_BACKUP)
     before_fault = _inventory(data_location)
 
@@ -272,6 +284,7 @@ def test_cross_region_replication_restore(
     ) as step:
         replication = sync(data_location, dr_location)
         step.detail = replication.describe()
+    _target_ready(scenario, data_location)
     _write_new_files(data_location, WRITES_AFTER_BACKUP)
     before_fault = _inventory(data_location)
 

@@ -22,17 +22,24 @@ def _restores(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
     return [r for r in records if r.kind == "scenario" and r.verdict != "dry-run"]
 
 
-def _step(*names: str) -> Rule:
-    """Passed when every restore scenario ran these steps and each passed."""
+def _step(**by_procedure: tuple[str, ...]) -> Rule:
+    """Passed when every restore scenario of the named procedures (keyword: procedure name
+    prefix) ran the given steps and each passed; other procedures have no say."""
 
     def rule(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
         restores = _restores(records)
         if not restores:
             return "not-run", []
-        evidence, ok = [], True
+        evidence, ok, judged = [], True, 0
         for record in restores:
+            names = next(
+                (v for k, v in by_procedure.items() if record.procedure.startswith(k)), None
+            )
+            if names is None:
+                continue
+            judged += 1
             for name in names:
-                step = next((s for s in record.steps if s.name == name), None)
+                step = next((st for st in record.steps if st.name == name), None)
                 if step is None or step.status != "passed":
                     ok = False
                     evidence.append(
@@ -40,6 +47,8 @@ def _step(*names: str) -> Rule:
                     )
                 else:
                     evidence.append(f"{record.scenario_id}: {name}: {step.detail}".rstrip(": "))
+        if not judged:
+            return "n/a", ["no scenario of this run has this step"]
         return ("passed" if ok else "failed"), evidence
 
     return rule
@@ -78,19 +87,35 @@ def _component(component: str) -> Rule:
 
 
 # item text as in the runbook → (attestation key or None, rule)
+TARGET_READY = ("Check restore target ready",)
 PRE_RESTORE: list[tuple[str, str | None, Rule | None]] = [
-    ("Backup identified and verified", None, _step("Identify last good backup", "Verify checksum")),
-    ("Checksum validated", None, _step("Verify checksum")),
-    ("Restore target environment ready", None, _step("Check restore target ready")),
+    (
+        "Backup identified and verified",
+        None,
+        _step(
+            hms_=("Identify last good backup", "Verify checksum"),
+            s3_archive=("Verify archive against manifest",),
+            s3_dr=("Replicate to DR region",),
+            s3_version=("List object versions",),
+        ),
+    ),
+    (
+        "Checksum validated",
+        None,
+        _step(hms_=("Verify checksum",), s3_archive=("Verify archive against manifest",)),
+    ),
+    ("Restore target environment ready", None, _step(hms_=TARGET_READY, s3_=TARGET_READY)),
     ("Stakeholders notified", "stakeholders-notified", None),
     ("Maintenance window scheduled (if production)", "maintenance-window", None),
-    ("Rollback plan documented", None, _step("Take safety snapshot")),
+    # HMS: the safety snapshot; S3: restores only add versions to a versioned bucket (checked
+    # when the target was found ready), so the previous state stays as noncurrent versions
+    ("Rollback plan documented", None, _step(hms_=("Take safety snapshot",), s3_=TARGET_READY)),
 ]
 POST_RESTORE: list[tuple[str, str | None, Rule | None]] = [
     (
         "All services started successfully",
         None,
-        _step("Scale up metastore and wait ready", "Restart dependent services"),
+        _step(hms_=("Scale up metastore and wait ready", "Restart dependent services")),
     ),
     ("Hive Metastore connectivity verified", None, _check("metastore_accessible")),
     (
