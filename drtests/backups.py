@@ -165,7 +165,7 @@ class BackupCatalog:
 
     # ------------------------------------------------------------ catalog
 
-    def list(self) -> list[BackupRecord]:
+    def records(self) -> list[BackupRecord]:
         """Backups newest first, read from their object metadata."""
         records: list[BackupRecord] = []
         try:
@@ -201,13 +201,17 @@ class BackupCatalog:
 
     def latest_before(self, incident_time: datetime) -> BackupRecord:
         """The newest backup taken at or before the incident."""
-        for record in self.list():
-            if record.taken_at <= incident_time:
-                return record
-        raise BackupNotFound(
-            f"no backup under s3://{self.bucket}/{self.prefix} taken before "
-            f"{incident_time:%Y-%m-%d %H:%M:%S} UTC"
-        )
+        return self.candidates_before(incident_time)[0]
+
+    def candidates_before(self, incident_time: datetime) -> list[BackupRecord]:
+        """Backups taken at or before the incident, newest first: the fallback order."""
+        candidates = [r for r in self.records() if r.taken_at <= incident_time]
+        if not candidates:
+            raise BackupNotFound(
+                f"no backup under s3://{self.bucket}/{self.prefix} taken before "
+                f"{incident_time:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        return candidates
 
     # ------------------------------------------------------------ restore side
 

@@ -169,6 +169,8 @@ def _password_of(dsn: str) -> str | None:
 # copy is kept within the hour.
 DEFAULT_OBJECTIVES = {
     "hms_full_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    # the Rollback Procedure returns to the state before the restore: nothing may be lost
+    "hms_rollback": Objective(rto_seconds=30 * 60, rpo_seconds=0),
     "s3_version_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=0),
     "s3_archive_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=24 * 3600),
     "s3_dr_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=3600),

@@ -35,6 +35,10 @@ class ChecksumMismatch(DRError):
     """A downloaded backup does not match the checksum recorded when it was taken."""
 
 
+class NoVerifiedBackup(ChecksumMismatch):
+    """Every candidate backup failed verification: escalate, nothing was changed."""
+
+
 class CorruptBackup(DRError):
     """A backup passed its checksum but cannot be restored (truncated or not a dump)."""
 

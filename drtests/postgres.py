@@ -247,6 +247,14 @@ def database_exists(endpoint: PostgresEndpoint, name: str) -> bool:
         return row is not None
 
 
+def databases_like(endpoint: PostgresEndpoint, pattern: str) -> list[str]:
+    with _autocommit(endpoint) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (pattern,)
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def create_database(endpoint: PostgresEndpoint, name: str, template: str | None = None) -> None:
     with _autocommit(endpoint) as conn:
         if template:
@@ -264,6 +272,17 @@ def drop_database(endpoint: PostgresEndpoint, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+def terminate_sessions(endpoint: PostgresEndpoint, database: str) -> int:
+    """End every other session on ``database`` (what the runbook's 'stop services' leaves)."""
+    with _autocommit(endpoint) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(rows)
 
 
 def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, retired: str) -> None:
@@ -332,6 +351,19 @@ def check_dump_readable(endpoint: PostgresEndpoint, dump_path: Path) -> int:
     return sum(1 for line in result.stdout.decode().splitlines() if line and line[0] != ";")
 
 
+# what pg_restore says when the archive itself is damaged (as opposed to the server)
+ARCHIVE_DAMAGE = (
+    "unexpected end of file",
+    "input file",
+    "did not find magic string",
+    "could not read",
+    "corrupt",
+    "invalid",
+    "could not uncompress",
+    "could not decompress",
+)
+
+
 def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_path: Path) -> None:
     """Create ``database`` and ``pg_restore`` into it, all or nothing.
 
@@ -353,9 +385,12 @@ def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_pa
         check=False,
     )
     if result.returncode != 0:
-        drop_database(endpoint, database)
         message = _tool_error(result, endpoint)
-        if "could not" in message or "unexpected end" in message or "input file" in message:
+        try:
+            drop_database(endpoint, database)
+        except EndpointUnreachable:
+            message += f"; {database} could not be dropped yet (server unreachable)"
+        if any(sign in message for sign in ARCHIVE_DAMAGE):
             raise CorruptBackup(f"{dump_path.name}: pg_restore failed: {message}")
         raise RestoreFailed(f"pg_restore into {database} failed: {message}")
 

@@ -84,7 +84,7 @@ def test_not_a_dump_at_all(metastore: MetastoreUnderTest, tmp_path: Path) -> Non
 def test_unreachable_s3_is_one_line(dr_environment: Environment) -> None:
     dead = S3Endpoint("dead", "http://127.0.0.1:9", "us-east-1", "k", "s")
     with pytest.raises(EndpointUnreachable, match=r"S3 endpoint http://127.0.0.1:9 unreachable"):
-        BackupCatalog(dead, "spark-backups").list()
+        BackupCatalog(dead, "spark-backups").records()
 
 
 def test_unreachable_postgres_is_one_line(dr_environment: Environment) -> None:
@@ -108,4 +108,4 @@ def test_failed_dump_leaves_no_backup_object(
 ) -> None:
     with pytest.raises(EndpointUnreachable, match="pg_dump of no_such_db failed"):
         backup_catalog.create(dr_environment.postgres, "no_such_db")
-    assert backup_catalog.list() == []
+    assert backup_catalog.records() == []

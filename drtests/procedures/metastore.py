@@ -9,16 +9,18 @@ from datetime import datetime
 from pathlib import Path
 
 from drtests.backups import BackupCatalog, BackupRecord
+from drtests.errors import ChecksumMismatch, CorruptBackup, DRError, NoVerifiedBackup
 from drtests.ledger import utcnow
 from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
+    create_database,
     database_exists,
     drop_database,
-    dump_database,
     restore_into_new_database,
     swap_databases,
+    terminate_sessions,
 )
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
 
@@ -37,7 +39,8 @@ class MetastoreRestoreTarget:
 @dataclass
 class RestoreOutcome:
     backup: BackupRecord | None = None
-    safety_snapshot: Path | None = None
+    safety_snapshot: str | None = None
+    rejected: list[str] = field(default_factory=list)
     remembered_replicas: dict[str, int] = field(default_factory=dict)
 
 
@@ -50,7 +53,6 @@ def hms_full_restore(
     """Option 1, Full Restore from Backup. Services are started again whatever happens;
     a failure before the swap leaves the database as it was."""
     outcome = RestoreOutcome()
-    services = (*target.dependents, target.metastore_service)
     try:
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
             deleted = target.platform.delete_spark_applications("environment=production")
@@ -67,44 +69,92 @@ def hms_full_restore(
             target.platform.scale(target.metastore_service, 0)
             s.detail = f"{target.metastore_service} scaled to 0"
         with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
-            outcome.backup = catalog.latest_before(incident_time)
-            s.detail = outcome.backup.uri
-        with journal.step("Download backup", f"{RUNBOOK_RESTORE} · §1 step 2") as s:
-            local = catalog.download(outcome.backup, target.workdir)
-            s.detail = f"{outcome.backup.size} bytes"
-        with journal.step("Verify checksum", f"{RUNBOOK_RESTORE} · §1 step 2") as s:
-            catalog.verify(outcome.backup, local)
-            check_dump_readable(target.pg, local)
-            s.detail = f"sha256 {outcome.backup.sha256[:16]}… and md5 match"
+            candidates = catalog.candidates_before(incident_time)
+            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+        outcome.backup, local = fetch_first_verified(target, catalog, candidates, journal, outcome)
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
-            s.detail = outcome.safety_snapshot.name
+            s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore database", f"{RUNBOOK_HMS} · Option 1 step 3") as s:
             replace_database(target.pg, target.database, local)
             s.detail = f"{target.database} replaced from {outcome.backup.key}"
-    finally:
-        with journal.step(
-            "Scale up metastore and wait ready", f"{RUNBOOK_HMS} · Option 1 steps 4-5"
-        ):
-            target.platform.scale(
-                target.metastore_service,
-                outcome.remembered_replicas.get(target.metastore_service, 1),
-            )
-            target.platform.wait_ready(target.metastore_service, target.ready_timeout)
-        with journal.step("Restart dependent services", f"{RUNBOOK_HMS} · Option 1 step 6") as s:
-            for name in target.dependents:
-                target.platform.scale(name, outcome.remembered_replicas.get(name, 1))
-            for name in target.dependents:
-                target.platform.wait_ready(name, target.ready_timeout)
-            s.detail = f"{len(services)} services ready"
+    except BaseException:
+        restart_services(target, outcome.remembered_replicas, journal, after_failure=True)
+        raise
+    restart_services(target, outcome.remembered_replicas, journal, after_failure=False)
     return outcome
 
 
-def take_safety_snapshot(target: MetastoreRestoreTarget) -> Path:
-    """pg_dump of the database as it is now, so a bad restore can be rolled back."""
-    snapshot = target.workdir / f"safety-{target.database}-{utcnow():%Y%m%d-%H%M%S%f}.dump"
-    dump_database(target.pg, target.database, snapshot)
-    check_dump_readable(target.pg, snapshot)
+def restart_services(
+    target: MetastoreRestoreTarget,
+    replicas: dict[str, int],
+    journal: Journal,
+    *,
+    after_failure: bool,
+) -> None:
+    """Steps 4-6: scale the metastore and its dependants back up. After a failed restore
+    they are started again all the same, but readiness is only reported, not awaited for
+    the full timeout: a metastore on a still-damaged database will not become ready."""
+    timeout = min(target.ready_timeout, 2.0) if after_failure else target.ready_timeout
+    for step_name, names, runbook in (
+        ("Scale up metastore and wait ready", (target.metastore_service,), "Option 1 steps 4-5"),
+        ("Restart dependent services", target.dependents, "Option 1 step 6"),
+    ):
+        with journal.step(step_name, f"{RUNBOOK_HMS} · {runbook}") as s:
+            for name in names:
+                target.platform.scale(name, replicas.get(name, 1))
+            not_ready = []
+            for name in names:
+                try:
+                    target.platform.wait_ready(name, timeout)
+                except DRError as exc:
+                    if not after_failure:
+                        raise
+                    not_ready.append(f"{name} not ready ({exc})")
+            s.detail = "; ".join(not_ready) or f"{', '.join(names)} ready"
+
+
+def fetch_first_verified(
+    target: MetastoreRestoreTarget,
+    catalog: BackupCatalog,
+    candidates: list[BackupRecord],
+    journal: Journal,
+    outcome: RestoreOutcome,
+) -> tuple[BackupRecord, Path]:
+    """Troubleshooting "Checksum Mismatch": re-download once, then try the previous backup;
+    when every candidate fails, stop before anything is changed and escalate."""
+    for record in candidates:
+        for attempt in ("Download backup", "Re-download backup"):
+            with journal.step(attempt, f"{RUNBOOK_RESTORE} · §1 step 2") as s:
+                local = catalog.download(record, target.workdir)
+                s.detail = f"{record.uri}, {record.size} bytes"
+            try:
+                with journal.step("Verify checksum", f"{RUNBOOK_RESTORE} · §1 step 2") as s:
+                    catalog.verify(record, local)
+                    check_dump_readable(target.pg, local)
+                    s.detail = f"{record.key}: sha256 {record.sha256[:16]}… and md5 match"
+                return record, local
+            except (ChecksumMismatch, CorruptBackup) as exc:
+                problem = str(exc)
+                local.unlink(missing_ok=True)
+        outcome.rejected.append(f"{record.key}: {problem}")
+    raise NoVerifiedBackup(
+        f"every backup before the incident failed verification ({len(candidates)}: "
+        f"{'; '.join(outcome.rejected)}); nothing was changed — escalate to Level 4: "
+        "Database Team (#db-team-oncall)"
+    )
+
+
+SAFETY_SUFFIX = "__safety_"
+
+
+def take_safety_snapshot(target: MetastoreRestoreTarget) -> str:
+    """An exact copy of the database as it is now (CREATE DATABASE … TEMPLATE), so a bad
+    restore can be rolled back. Not a dump: a damaged metastore holds rows that violate its
+    own foreign keys, and pg_restore cannot put such a dump back."""
+    snapshot = f"{target.database}{SAFETY_SUFFIX}{utcnow():%Y%m%d%H%M%S}"
+    terminate_sessions(target.pg, target.database)
+    create_database(target.pg, snapshot, template=target.database)
     return snapshot
 
 
@@ -123,9 +173,7 @@ def replace_database(pg: PostgresEndpoint, database: str, dump: Path) -> None:
     drop_database(pg, retired)
 
 
-def rollback_from_snapshot(
-    target: MetastoreRestoreTarget, snapshot: Path, journal: Journal
-) -> None:
+def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: str, journal: Journal) -> None:
     """The runbook's Rollback Procedure, Option 1: back to the state before the restore."""
     with journal.step("Rollback: stop services", f"{RUNBOOK_RESTORE} · Rollback Option 1"):
         for name in (*target.dependents, target.metastore_service):
@@ -134,9 +182,11 @@ def rollback_from_snapshot(
         with journal.step(
             "Rollback: restore safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Option 1"
         ):
-            replace_database(target.pg, target.database, snapshot)
+            retired = f"{target.database}__retired"
+            if database_exists(target.pg, retired):
+                drop_database(target.pg, retired)
+            swap_databases(target.pg, target.database, snapshot, retired)
+            drop_database(target.pg, retired)
     finally:
-        with journal.step("Rollback: restart services", f"{RUNBOOK_RESTORE} · Rollback Option 1"):
-            for name in (target.metastore_service, *target.dependents):
-                target.platform.scale(name, 1)
-                target.platform.wait_ready(name, target.ready_timeout)
+        # the state before the restore may itself be damaged: readiness is reported, not awaited
+        restart_services(target, {}, journal, after_failure=True)
