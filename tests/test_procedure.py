@@ -55,7 +55,7 @@ def test_unrestorable_backup_leaves_the_database_untouched_and_services_running(
     before = metastore.baseline()
     journal = Journal()
 
-    with pytest.raises(NoVerifiedBackup, match="not a readable pg_dump archive.*escalate"):
+    with pytest.raises(NoVerifiedBackup, match=r"not a readable pg_dump archive.*escalate"):
         hms_full_restore(metastore_services, backup_catalog, datetime.now(UTC), journal)
 
     assert metastore.baseline().fingerprints == before.fingerprints
