@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drtests.metastore.partitions import sql_escape_path_name
 from drtests.metastore.schema import (
     REQUIRED_TABLES,
     SEQUENCE_CLASSES,
@@ -237,6 +238,62 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
         Finding("dangling_references", "error", r[0], f"{r[1]} rows reference nothing")
         for r in rows
         if r[1]
+    ]
+
+
+LEAKED_SDS = (
+    'SELECT s."SD_ID" FROM "SDS" s '
+    'WHERE NOT EXISTS (SELECT 1 FROM "TBLS" t WHERE t."SD_ID" = s."SD_ID") '
+    'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" p WHERE p."SD_ID" = s."SD_ID")'
+)
+
+
+def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:
+    """Storage descriptors no table or partition uses: what a half-done drop leaves."""
+    rows = _rows(ctx, f'SELECT count(*), min(x."SD_ID"), max(x."SD_ID") FROM ({LEAKED_SDS}) x')
+    count, low, high = rows[0]
+    if not count:
+        return []
+    return [
+        Finding(
+            "leaked_storage_descriptors",
+            "error",
+            "SDS",
+            f"{count} storage descriptors used by nothing (SD_ID {low}..{high})",
+        )
+    ]
+
+
+def expected_part_name_sql() -> str:
+    """PART_NAME rebuilt from PARTITION_KEYS and PARTITION_KEY_VALS, escaped as Hive does."""
+    escaped_value = sql_escape_path_name('v."PART_KEY_VAL"')
+    return (
+        'SELECT p."PART_ID", p."TBL_ID", p."PART_NAME", string_agg('
+        + "lower(k.\"PKEY_NAME\") || '=' || "
+        + escaped_value
+        + ', \'/\' ORDER BY k."INTEGER_IDX") AS expected FROM "PARTITIONS" p '
+        'JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
+        'LEFT JOIN "PARTITION_KEY_VALS" v '
+        'ON v."PART_ID" = p."PART_ID" AND v."INTEGER_IDX" = k."INTEGER_IDX" '
+        'GROUP BY p."PART_ID", p."TBL_ID", p."PART_NAME"'
+    )
+
+
+def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
+    """PART_NAME (escaped) must say what PARTITION_KEY_VALS (unescaped) hold."""
+    rows = _rows(
+        ctx,
+        f'SELECT "PART_ID", "PART_NAME", expected FROM ({expected_part_name_sql()}) x '
+        'WHERE "PART_NAME" IS DISTINCT FROM expected ORDER BY 1',
+    )
+    return [
+        Finding(
+            "part_name_matches_key_vals",
+            "error",
+            f"PART_ID {r[0]}",
+            f"PART_NAME {r[1]!r} but key values say {r[2]!r}",
+        )
+        for r in rows
     ]
 
 
@@ -488,6 +545,16 @@ CHECKS: tuple[Check, ...] = (
         missing_storage_descriptors,
     ),
     Check("dangling_references", "rows referencing deleted parents", dangling_references),
+    Check(
+        "leaked_storage_descriptors",
+        "storage descriptors used by nothing",
+        leaked_storage_descriptors,
+    ),
+    Check(
+        "part_name_matches_key_vals",
+        "PART_NAME agrees with the key values",
+        part_name_matches_key_vals,
+    ),
     Check("invalid_locations", "locations outside the allow-list", invalid_locations),
     Check("sequence_counters", "id sequences above max ids", sequence_counters),
     Check("s3_paths_exist", "metastore locations exist in S3", s3_paths_exist, needs_s3=True),

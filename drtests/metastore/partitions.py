@@ -1,0 +1,104 @@
+"""Hive partition names: escaping as Hive's FileUtils does it, and the partition
+directories found in S3 under a table's location, walked one level per partition key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# FileUtils.charToEscape: control characters, DEL and these
+_ESCAPED = frozenset({*"\"#%'*/:=?\\{[]^", "\x7f", *(chr(c) for c in range(1, 32))})
+
+
+def escape_path_name(value: str | None) -> str:
+    if value is None or value == "":
+        return DEFAULT_PARTITION
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
+
+
+def unescape_path_name(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "%" and i + 2 < len(text) + 0 and _is_hex(text[i + 1 : i + 3]):
+            out.append(chr(int(text[i + 1 : i + 3], 16)))
+            i += 3
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _is_hex(pair: str) -> bool:
+    return len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair)
+
+
+def make_part_name(keys: Sequence[str], values: Sequence[str | None]) -> str:
+    """PART_NAME as HMS stores it: escaped, key=value per level, joined by '/'."""
+    return "/".join(
+        f"{escape_path_name(k.lower())}={escape_path_name(v)}"
+        for k, v in zip(keys, values, strict=True)
+    )
+
+
+def sql_escape_path_name(column: str) -> str:
+    """The same escaping as a SQL expression, for set-based checks ('%' first)."""
+    expr = f"replace({column}, '%', '%25')"
+    for char in sorted(_ESCAPED - {"%"}):
+        expr = f"replace({expr}, {_sql_char(char)}, '%{ord(char):02X}')"
+    return f"CASE WHEN coalesce({column}, '') = '' THEN '{DEFAULT_PARTITION}' ELSE {expr} END"
+
+
+def _sql_char(char: str) -> str:
+    return f"chr({ord(char)})"
+
+
+@dataclass
+class S3Partitions:
+    """Partition directories under a table location, by canonical PART_NAME."""
+
+    found: dict[str, tuple[str | None, ...]] = field(default_factory=dict)  # name → values
+    skipped: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+def walk_partitions(
+    client: S3Client, bucket: str, table_key: str, keys: Sequence[str]
+) -> S3Partitions:
+    """MSCK's walk: one listing level per partition key, directories named ``key=value``;
+    names starting with ``_`` or ``.`` are skipped, others that do not fit are reported."""
+    result = S3Partitions()
+    level: list[tuple[str, tuple[str | None, ...]]] = [(table_key.rstrip("/") + "/", ())]
+    for depth, key in enumerate(keys):
+        next_level: list[tuple[str, tuple[str | None, ...]]] = []
+        for prefix, values in level:
+            for child in _subdirectories(client, bucket, prefix, result):
+                name = child[len(prefix) :].rstrip("/")
+                if name.startswith(("_", ".")):
+                    continue
+                dir_key, sep, raw_value = name.partition("=")
+                if not sep or unescape_path_name(dir_key).lower() != key.lower():
+                    result.skipped.append(f"s3://{bucket}/{child} (expected {key}=…)")
+                    continue
+                value = unescape_path_name(raw_value)
+                parsed = None if value == DEFAULT_PARTITION else value
+                next_level.append((child, (*values, parsed)))
+        level = next_level
+        if depth == len(keys) - 1:
+            for _, values in level:
+                result.found[make_part_name(keys, values)] = values
+    return result
+
+
+def _subdirectories(client: S3Client, bucket: str, prefix: str, result: S3Partitions) -> list[str]:
+    children: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/"
+    ):
+        result.requests += 1
+        children += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    return children
