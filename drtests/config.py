@@ -169,6 +169,8 @@ def _password_of(dsn: str) -> str | None:
 # copy is kept within the hour.
 DEFAULT_OBJECTIVES = {
     "hms_full_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    # Option 3, Metadata Repair: "10-15 minutes", "Data loss: None"
+    "hms_metadata_repair": Objective(rto_seconds=15 * 60, rpo_seconds=0),
     # the Rollback Procedure returns to the state before the restore: nothing may be lost
     "hms_rollback": Objective(rto_seconds=30 * 60, rpo_seconds=0),
     "s3_version_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=0),

@@ -8,9 +8,11 @@ from drtests.faults.metastore import (
     BlankStorageLocations,
     DeleteDatabaseTables,
     DropMetastoreSchema,
+    HalfDroppedPartitions,
     MetastoreTarget,
     OrphanPartitions,
     SequenceBehind,
+    WrongPartitionNames,
 )
 from drtests.faults.objectstore import (
     OBJECTSTORE_FAULTS,
@@ -36,10 +38,12 @@ __all__ = [
     "DeleteObjects",
     "DropMetastoreSchema",
     "Fault",
+    "HalfDroppedPartitions",
     "MetastoreTarget",
     "OrphanPartitions",
     "OverwriteSameSize",
     "PermanentLoss",
     "SequenceBehind",
+    "WrongPartitionNames",
     "fault_from_ledger",
 ]

@@ -280,10 +280,131 @@ class DropMetastoreSchema(Fault[MetastoreTarget]):
         return f"rebuilt {target.database} from {snapshot.name}"
 
 
+class HalfDroppedPartitions(Fault[MetastoreTarget]):
+    """Partitions deleted with their key values and params, their storage descriptors left
+    behind: a DROP PARTITION that died half-way. The data stays in S3."""
+
+    kind = "half-dropped-partitions"
+    detected_by = ("s3_paths_registered", "leaked_storage_descriptors")
+    CHILDREN = ("PARTITION_KEY_VALS", "PARTITION_PARAMS", "PART_COL_STATS")
+
+    def __init__(self, database: str, table: str, count: int = 5) -> None:
+        self.database = database
+        self.table = table
+        self.count = count
+
+    def describe(self) -> str:
+        return (
+            f"drop {self.count} partitions of {self.database}.{self.table} half-way "
+            "(rows gone, storage descriptors leaked)"
+        )
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        undo: dict[str, Any] = {}
+        with target.connect() as conn, conn.transaction():
+            tbl_id = _table_id(conn, self.database, self.table)
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    'SELECT "PART_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s ORDER BY "PART_NAME" '
+                    "LIMIT %s",
+                    (tbl_id, self.count),
+                ).fetchall()
+            ]
+            for table in (*self.CHILDREN, "PARTITIONS"):
+                rows = conn.execute(
+                    sql.SQL(
+                        'DELETE FROM {} t WHERE "PART_ID" = ANY(%s) RETURNING row_to_json(t)::text'
+                    ).format(sql.Identifier(table)),
+                    (ids,),
+                ).fetchall()
+                undo[table] = [json.loads(r[0]) for r in rows]
+        return undo
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        """Put back the partitions whose name is still free (a repair may have re-added them
+        under new ids). Their storage descriptors were never deleted by the fault; if a repair
+        removed them as leaked meanwhile, the revert says so."""
+        restored = 0
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            back = conn.execute(
+                'INSERT INTO "PARTITIONS" SELECT p.* '
+                'FROM json_populate_recordset(NULL::"PARTITIONS", %s) p '
+                'WHERE NOT EXISTS (SELECT 1 FROM "PARTITIONS" o WHERE o."TBL_ID" = p."TBL_ID" '
+                'AND o."PART_NAME" = p."PART_NAME") '
+                'ON CONFLICT DO NOTHING RETURNING "PART_ID", "SD_ID"',
+                (json.dumps(undo.get("PARTITIONS", [])),),
+            ).fetchall()
+            ids = [r[0] for r in back]
+            restored = len(ids)
+            for table in self.CHILDREN:
+                rows = [r for r in undo.get(table, []) if r["PART_ID"] in ids]
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {t} SELECT * FROM json_populate_recordset(NULL::{t}, %s) "
+                        "ON CONFLICT DO NOTHING"
+                    ).format(t=sql.Identifier(table)),
+                    (json.dumps(rows),),
+                )
+            missing_sd = conn.execute(
+                'SELECT count(*) FROM "PARTITIONS" p WHERE p."PART_ID" = ANY(%s) '
+                'AND NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SD_ID" = p."SD_ID")',
+                (ids,),
+            ).fetchone()
+        if missing_sd and missing_sd[0]:
+            return (
+                f"re-inserted {restored} partitions; "
+                f"{missing_sd[0]} of their storage descriptors were removed meanwhile"
+            )
+        return f"re-inserted {restored} of {len(undo.get('PARTITIONS', []))} partitions"
+
+
+class WrongPartitionNames(Fault[MetastoreTarget]):
+    """PART_NAME rewritten by a foreign tool (upper-cased keys): the names no longer say what
+    the key values hold, and partition lookups by name miss."""
+
+    kind = "wrong-partition-names"
+    detected_by = ("part_name_matches_key_vals",)
+
+    def __init__(self, database: str, table: str, count: int = 3) -> None:
+        self.database = database
+        self.table = table
+        self.count = count
+
+    def describe(self) -> str:
+        return f"rewrite PART_NAME of {self.count} partitions of {self.database}.{self.table}"
+
+    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+        with target.connect() as conn, conn.transaction():
+            tbl_id = _table_id(conn, self.database, self.table)
+            rows = conn.execute(
+                'UPDATE "PARTITIONS" p SET "PART_NAME" = upper(p."PART_NAME") FROM ('
+                'SELECT "PART_ID", "PART_NAME" FROM "PARTITIONS" WHERE "TBL_ID" = %s '
+                'ORDER BY "PART_NAME" DESC LIMIT %s) o WHERE p."PART_ID" = o."PART_ID" '
+                'RETURNING p."PART_ID", o."PART_NAME"',
+                (tbl_id, self.count),
+            ).fetchall()
+        return {"names": [[r[0], r[1]] for r in rows]}
+
+    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+        changed = 0
+        with target.connect() as conn, conn.transaction():
+            for part_id, name in undo.get("names", []):
+                changed += conn.execute(
+                    'UPDATE "PARTITIONS" SET "PART_NAME" = %s WHERE "PART_ID" = %s '
+                    'AND "PART_NAME" <> %s',
+                    (name, part_id, name),
+                ).rowcount
+        return f"restored {changed} partition names"
+
+
 METASTORE_FAULTS: tuple[type[Fault[MetastoreTarget]], ...] = (
     DeleteDatabaseTables,
     BlankStorageLocations,
     OrphanPartitions,
     SequenceBehind,
     DropMetastoreSchema,
+    HalfDroppedPartitions,
+    WrongPartitionNames,
 )

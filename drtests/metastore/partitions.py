@@ -46,15 +46,12 @@ def make_part_name(keys: Sequence[str], values: Sequence[str | None]) -> str:
 
 
 def sql_escape_path_name(column: str) -> str:
-    """The same escaping as a SQL expression, for set-based checks ('%' first)."""
-    expr = f"replace({column}, '%', '%25')"
+    """The same escaping as a SQL expression, for set-based checks ('%' first). It holds no
+    literal '%', so it can sit in a query that also takes parameters."""
+    expr = f"replace({column}, chr(37), chr(37) || '25')"
     for char in sorted(_ESCAPED - {"%"}):
-        expr = f"replace({expr}, {_sql_char(char)}, '%{ord(char):02X}')"
+        expr = f"replace({expr}, chr({ord(char)}), chr(37) || '{ord(char):02X}')"
     return f"CASE WHEN coalesce({column}, '') = '' THEN '{DEFAULT_PARTITION}' ELSE {expr} END"
-
-
-def _sql_char(char: str) -> str:
-    return f"chr({ord(char)})"
 
 
 @dataclass
@@ -69,36 +66,34 @@ class S3Partitions:
 def walk_partitions(
     client: S3Client, bucket: str, table_key: str, keys: Sequence[str]
 ) -> S3Partitions:
-    """MSCK's walk: one listing level per partition key, directories named ``key=value``;
-    names starting with ``_`` or ``.`` are skipped, others that do not fit are reported."""
+    """MSCK's walk: one directory level per partition key, directories named ``key=value``;
+    names starting with ``_`` or ``.`` are skipped, others that do not fit are reported.
+
+    The tree is read from one flat listing of the table location (a request per 1,000
+    objects, not one per directory); a directory exists when an object or a directory
+    marker lies under it.
+    """
     result = S3Partitions()
-    level: list[tuple[str, tuple[str | None, ...]]] = [(table_key.rstrip("/") + "/", ())]
-    for depth, key in enumerate(keys):
-        next_level: list[tuple[str, tuple[str | None, ...]]] = []
-        for prefix, values in level:
-            for child in _subdirectories(client, bucket, prefix, result):
-                name = child[len(prefix) :].rstrip("/")
-                if name.startswith(("_", ".")):
-                    continue
-                dir_key, sep, raw_value = name.partition("=")
-                if not sep or unescape_path_name(dir_key).lower() != key.lower():
-                    result.skipped.append(f"s3://{bucket}/{child} (expected {key}=…)")
-                    continue
-                value = unescape_path_name(raw_value)
-                parsed = None if value == DEFAULT_PARTITION else value
-                next_level.append((child, (*values, parsed)))
-        level = next_level
-        if depth == len(keys) - 1:
-            for _, values in level:
-                result.found[make_part_name(keys, values)] = values
-    return result
-
-
-def _subdirectories(client: S3Client, bucket: str, prefix: str, result: S3Partitions) -> list[str]:
-    children: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/"
-    ):
+    prefix = table_key.rstrip("/") + "/"
+    skipped: dict[str, None] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         result.requests += 1
-        children += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
-    return children
+        for obj in page.get("Contents", []):
+            segments = obj["Key"][len(prefix) :].split("/")[:-1]  # directories only
+            if len(segments) < len(keys):
+                continue
+            values: list[str | None] = []
+            for depth, (segment, key) in enumerate(zip(segments, keys, strict=False)):
+                if segment.startswith(("_", ".")):
+                    break
+                dir_key, sep, raw_value = segment.partition("=")
+                if not sep or unescape_path_name(dir_key).lower() != key.lower():
+                    where = "/".join(segments[: depth + 1])
+                    skipped[f"s3://{bucket}/{prefix}{where}/ (expected {key}=…)"] = None
+                    break
+                value = unescape_path_name(raw_value)
+                values.append(None if value == DEFAULT_PARTITION else value)
+            else:
+                result.found[make_part_name(keys, values)] = tuple(values)
+    result.skipped = list(skipped)
+    return result

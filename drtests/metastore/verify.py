@@ -88,3 +88,32 @@ def verify(
     """The runbook's post-restore checks: every consistency check clean, S3 consistent,
     fingerprints equal the baseline."""
     return [*detect(conn, baseline, allow_list, s3), compare_fingerprints(conn, baseline)]
+
+
+PartitionKey = tuple[str, str, str, str | None]
+
+
+def partition_inventory(conn: psycopg.Connection[Any]) -> set[PartitionKey]:
+    """Every partition as (database, table, PART_NAME, location): what a repair must
+    bring back, whatever ids the repair gives the rows."""
+    rows = conn.execute(
+        'SELECT d."NAME", t."TBL_NAME", p."PART_NAME", s."LOCATION" FROM "PARTITIONS" p '
+        'JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+        'LEFT JOIN "SDS" s ON s."SD_ID" = p."SD_ID"'
+    ).fetchall()
+    return {(str(a), str(b), str(c), d) for a, b, c, d in rows}
+
+
+def compare_partitions(conn: psycopg.Connection[Any], expected: set[PartitionKey]) -> CheckResult:
+    result = CheckResult("partitions_match_expected", "every expected partition, nothing more")
+    try:
+        with conn.transaction():
+            actual = partition_inventory(conn)
+    except psycopg.Error as exc:
+        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
+        return result
+    for db, table, name, _ in sorted(expected - actual, key=str):
+        result.findings.append(Finding(result.name, "error", f"{db}.{table}/{name}", "missing"))
+    for db, table, name, _ in sorted(actual - expected, key=str):
+        result.findings.append(Finding(result.name, "error", f"{db}.{table}/{name}", "unexpected"))
+    return result

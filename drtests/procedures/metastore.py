@@ -7,10 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import ChecksumMismatch, CorruptBackup, DRError, NoVerifiedBackup
 from drtests.ledger import utcnow
+from drtests.metastore.repair import Mode, msck_repair, repair_consistency
 from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
@@ -23,6 +27,9 @@ from drtests.postgres import (
     terminate_sessions,
 )
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass
@@ -190,3 +197,24 @@ def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: str, journa
     finally:
         # the state before the restore may itself be damaged: readiness is reported, not awaited
         restart_services(target, {}, journal, after_failure=True)
+
+
+def metadata_repair(
+    conn: psycopg.Connection[Any],
+    s3: S3Client,
+    tables: list[tuple[str, str]],
+    journal: Journal,
+    mode: Mode = "ADD",
+) -> list[str]:
+    """Option 3, Metadata Repair: the consistency check with --repair, then MSCK REPAIR
+    TABLE for each table. Returns what could not be repaired safely."""
+    with journal.step("Run consistency check --repair", f"{RUNBOOK_HMS} · Option 3 step 1") as s:
+        fixed = repair_consistency(conn)
+        s.detail = fixed.describe()
+    for database, table in tables:
+        with journal.step(
+            f"MSCK REPAIR TABLE {database}.{table} {mode} PARTITIONS",
+            f"{RUNBOOK_HMS} · Option 3 steps 2-3",
+        ) as s:
+            s.detail = msck_repair(conn, s3, database, table, mode).describe()
+    return fixed.not_repaired

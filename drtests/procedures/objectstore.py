@@ -45,12 +45,19 @@ def version_restore(
     """Option A: list versions, then bring each key back to its version at ``as_of``."""
     client = location.endpoint.client()
     with journal.step("List object versions", f"{RUNBOOK_S3} · Option A") as step:
-        plan = restore_as_of(client, location.bucket, location.prefix, as_of,
-                             expected_keys=expected_keys, dry_run=True)  # fmt: skip
+        plan = restore_as_of(
+            client,
+            location.bucket,
+            location.prefix,
+            as_of,
+            expected_keys=expected_keys,
+            dry_run=True,
+        )
         step.detail = plan.describe()
     with journal.step("Restore object versions", f"{RUNBOOK_S3} · Option A") as step:
-        report = restore_as_of(client, location.bucket, location.prefix, as_of,
-                               expected_keys=expected_keys)  # fmt: skip
+        report = restore_as_of(
+            client, location.bucket, location.prefix, as_of, expected_keys=expected_keys
+        )
         step.detail = report.describe()
     return report
 
