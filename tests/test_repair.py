@@ -53,7 +53,8 @@ def test_sql_escaping_agrees_with_hive_escaping(metastore: MetastoreUnderTest) -
         for part_id, expected in computed:
             keys_vals = conn.execute(
                 'SELECT k."PKEY_NAME", v."PART_KEY_VAL" FROM "PARTITIONS" p '
-                'JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" LEFT JOIN "PARTITION_KEY_VALS" v '
+                'JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
+                'LEFT JOIN "PARTITION_KEY_VALS" v '
                 'ON v."PART_ID" = p."PART_ID" AND v."INTEGER_IDX" = k."INTEGER_IDX" '
                 'WHERE p."PART_ID" = %s ORDER BY k."INTEGER_IDX"',
                 (part_id,),
