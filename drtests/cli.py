@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from drtests.config import load_profile
 from drtests.environments import ensure_supported
@@ -115,6 +116,85 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
+def _live_target(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from drtests.environments.live import live_environment
+    from drtests.safety import SafetyRails
+
+    profile = load_profile(args.profile, "live")
+    env = live_environment(profile, profile.state_dir.absolute())
+    safety = SafetyRails(
+        profile,
+        allow_destructive=args.allow_destructive,
+        confirmation=args.confirm_production,
+        destructive_flag="--allow-destructive",
+        confirm_flag="--confirm-production",
+    )
+    return profile, env, safety
+
+
+def _print_checks(results: list[Any]) -> int:
+    for r in results:
+        state = "ok" if r.ok else "FAILED"
+        print(f"{state:<7} {r.name}" + (f": {r.error}" if r.error else ""))
+        for f in r.findings[:10]:
+            print(f"          {f.severity}: {f.subject}: {f.detail}")
+        if len(r.findings) > 10:
+            print(f"          … {len(r.findings) - 10} more")
+    bad = [r.name for r in results if not r.ok]
+    print(
+        f"{len(results) - len(bad)} of {len(results)} checks clean"
+        + (f"; failing: {', '.join(bad)}" if bad else "")
+    )
+    return 1 if bad else 0
+
+
+def _metastore(args: argparse.Namespace, _extra: list[str]) -> int:
+    """metastore check [--repair] · metastore msck DB.TABLE — Option 3 on a live metastore."""
+    from drtests.metastore.checks import CheckContext, run_checks
+    from drtests.metastore.repair import msck_repair, repair_consistency
+    from drtests.postgres import connect
+
+    profile, env, safety = _live_target(args)
+    where = env.pg_target(env.metastore_database)
+    s3 = env.s3_primary.client()
+    with connect(env.postgres, env.metastore_database, autocommit=True) as conn:
+
+        def checks() -> list[Any]:
+            return run_checks(CheckContext(conn, profile.metastore.location_allow_list, None, s3))
+
+        if args.action == "check":
+            if args.repair:
+                if not args.dry_run:
+                    safety.authorize(where, "repair the metastore")
+                print(repair_consistency(conn, dry_run=args.dry_run).describe())
+            return _print_checks(checks())
+        database, _dot, table = (args.table or "").partition(".")
+        if not database or not table:
+            raise DRError("metastore msck needs DATABASE.TABLE")
+        if not args.dry_run:
+            safety.authorize(where, f"MSCK REPAIR TABLE {args.table}")
+        try:
+            report = msck_repair(
+                conn,
+                s3,
+                database,
+                table,
+                args.mode.upper(),
+                dry_run=args.dry_run,
+                batch_size=args.batch_size,
+            )
+        except ValueError as exc:
+            raise DRError(str(exc)) from None
+        print(report.describe())
+        for name, _values in report.plan.add[:20]:
+            print(f"  {'would add' if args.dry_run else 'added'}: {name}")
+        for _part_id, name in report.plan.drop[:20]:
+            print(f"  {'would drop' if args.dry_run else 'dropped'}: {name}")
+        for skipped in report.plan.skipped[:20]:
+            print(f"  skipped: {skipped}")
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +236,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--by", help="with follow-up: who records it")
     rp.add_argument("--note", default="", help="with follow-up: what was done")
     rp.set_defaults(run=_report)
+
+    ms = sub.add_parser(
+        "metastore", help="Option 3 on the profile's metastore: checks, --repair, MSCK REPAIR TABLE"
+    )
+    ms.add_argument("action", choices=("check", "msck"))
+    ms.add_argument("table", nargs="?", help="with msck: DATABASE.TABLE")
+    ms.add_argument("--profile", type=Path, required=True)
+    ms.add_argument("--repair", action="store_true", help="with check: repair what is safe")
+    ms.add_argument("--mode", choices=("add", "drop", "sync"), default="add")
+    ms.add_argument("--batch-size", type=int, default=1000)
+    ms.add_argument("--dry-run", action="store_true", help="list what would change; write nothing")
+    ms.add_argument("--allow-destructive", action="store_true")
+    ms.add_argument("--confirm-production", default=None)
+    ms.set_defaults(run=_metastore)
 
     lg = sub.add_parser("ledger", help="show faults not yet reverted")
     lg.add_argument("--profile", type=Path, default=None)

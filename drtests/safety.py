@@ -24,6 +24,9 @@ class SafetyRails:
     ephemeral_targets: set[str] = field(default_factory=set)
     plan: list[str] = field(default_factory=list)
     plan_file: Path | None = None
+    #: how the caller spells the flags, so a refusal names the one the user can type
+    destructive_flag: str = "--dr-allow-destructive"
+    confirm_flag: str = "--dr-confirm-production"
 
     def authorize(self, target: str, action: str) -> None:
         """Allow ``action`` on ``target`` or raise; in a dry run, record it and stop."""
@@ -42,10 +45,10 @@ class SafetyRails:
             )
         if not self.allow_destructive:
             raise SafetyError(
-                f"refusing to {action} on {target}: destructive actions need --dr-allow-destructive"
+                f"refusing to {action} on {target}: destructive actions need {self.destructive_flag}"
             )
         if self.profile.safety.production and self.confirmation != self.profile.name:
             raise SafetyError(
                 f"refusing to {action} on production target {target}: confirm with "
-                f"--dr-confirm-production {self.profile.name}"
+                f"{self.confirm_flag} {self.profile.name}"
             )

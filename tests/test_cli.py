@@ -169,3 +169,44 @@ def test_missed_objective_fails_the_game_day(tmp_path: Path) -> None:
     assert "objective missed" in (run_dir / "summary.md").read_text()
     verified = _drtests("report", "verify", str(run_dir))
     assert verified.returncode == 0 and "intact" in verified.stdout
+
+
+def test_metastore_repair_from_the_command_line(
+    live_profile: tuple[Path, str], metastore: MetastoreUnderTest
+) -> None:
+    """Option 3 as an operator runs it: check, dry run, refusal, repair, MSCK, clean."""
+    from drtests.faults import HalfDroppedPartitions, SequenceBehind
+    from drtests.metastore.verify import partition_inventory
+
+    profile = str(live_profile[0])
+    assert _drtests("metastore", "check", "--profile", profile).returncode == 0
+    with metastore.connect() as conn:
+        partitions = partition_inventory(conn)
+    SequenceBehind().inject(metastore.target)
+    HalfDroppedPartitions("analytics", "events", count=4).inject(metastore.target)
+    before = metastore.baseline()
+
+    checked = _drtests("metastore", "check", "--profile", profile)
+    assert checked.returncode == 1 and "FAILED  sequence_counters" in checked.stdout
+    dry = _drtests("metastore", "check", "--repair", "--dry-run", "--profile", profile)
+    assert "would repair: 1 sequences, 4 leaked storage descriptors" in dry.stdout
+    assert metastore.baseline() == before, "a dry run wrote"
+    refused = _drtests("metastore", "check", "--repair", "--profile", profile)
+    assert refused.returncode == 3 and "--dr-allow-destructive" not in refused.stderr
+    assert "destructive actions need" in refused.stderr
+
+    assert (
+        _drtests(
+            "metastore", "check", "--repair", "--allow-destructive", "--profile", profile
+        ).returncode
+        == 1
+    )  # partitions still missing
+    plan = _drtests("metastore", "msck", "analytics.events", "--dry-run", "--profile", profile)
+    assert "would add 4, would drop 0 partitions" in plan.stdout
+    added = _drtests(
+        "metastore", "msck", "analytics.events", "--allow-destructive", "--profile", profile
+    )
+    assert "added 4" in added.stdout, added.stdout + added.stderr
+    assert _drtests("metastore", "check", "--profile", profile).returncode == 0
+    with metastore.connect() as conn:
+        assert partition_inventory(conn) == partitions
