@@ -45,7 +45,8 @@ class SafetyRails:
             )
         if not self.allow_destructive:
             raise SafetyError(
-                f"refusing to {action} on {target}: destructive actions need {self.destructive_flag}"
+                f"refusing to {action} on {target}: "
+                f"destructive actions need {self.destructive_flag}"
             )
         if self.profile.safety.production and self.confirmation != self.profile.name:
             raise SafetyError(
