@@ -169,6 +169,9 @@ def _password_of(dsn: str) -> str | None:
 # copy is kept within the hour.
 DEFAULT_OBJECTIVES = {
     "hms_full_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    # Option 2, Selective Table Recovery: "5-10 minutes per table"; the table's own changes
+    # since the backup are what it may lose
+    "hms_selective_restore": Objective(rto_seconds=10 * 60, rpo_seconds=60 * 60),
     # Option 3, Metadata Repair: "10-15 minutes", "Data loss: None"
     "hms_metadata_repair": Objective(rto_seconds=15 * 60, rpo_seconds=0),
     # the Rollback Procedure returns to the state before the restore: nothing may be lost

@@ -87,18 +87,22 @@ class DeleteDatabaseTables(Fault[MetastoreTarget]):
         "s3_paths_registered",
     )
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, table: str | None = None) -> None:
         self.database = database
+        self.table = table
 
     def describe(self) -> str:
+        if self.table:
+            return f'delete the "TBLS" row of {self.database}.{self.table}'
         return f'delete the "TBLS" rows of database {self.database}'
 
     def inject(self, target: MetastoreTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             rows = conn.execute(
-                'DELETE FROM "TBLS" t WHERE "DB_ID" = %s RETURNING row_to_json(t)::text',
-                (_db_id(conn, self.database),),
+                'DELETE FROM "TBLS" t WHERE "DB_ID" = %s AND (%s::text IS NULL OR "TBL_NAME" = %s) '
+                "RETURNING row_to_json(t)::text",
+                (_db_id(conn, self.database), self.table, self.table),
             ).fetchall()
         return {"rows": [json.loads(r[0]) for r in rows]}
 

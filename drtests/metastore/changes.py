@@ -48,7 +48,33 @@ def measure_rpo(
     return RpoMeasurement(len(lost), last, max(0.0, window))
 
 
-def commit_partition_stats_updates(conn: psycopg.Connection[Any], count: int) -> list[int]:
+def table_rpo(
+    conn: psycopg.Connection[Any],
+    database: str,
+    table: str,
+    backup_last_event: int,
+    fault_time: float,
+) -> RpoMeasurement:
+    """RPO of a one-table restore. The notification log is not restored with the table, so
+    the changes lost are that table's events after the backup's last event (ids, not
+    whole-second times, tell them apart), and the newest change kept is its last event in
+    the backup."""
+    rows = conn.execute(
+        'SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG" '
+        'WHERE "DB_NAME" = %s AND "TBL_NAME" = %s AND "EVENT_TIME" <= %s',
+        (database, table, fault_time),
+    ).fetchall()
+    lost = [int(t) for e, t in rows if e > backup_last_event]
+    kept = [int(t) for e, t in rows if e <= backup_last_event]
+    last = max(kept) if kept else None
+    if not lost:
+        return RpoMeasurement(0, last, 0.0)
+    return RpoMeasurement(len(lost), last, fault_time - last if last is not None else float("inf"))
+
+
+def commit_partition_stats_updates(
+    conn: psycopg.Connection[Any], count: int, table: tuple[str, str] | None = None
+) -> list[int]:
     """ALTER PARTITION … SET statistics, as a Spark job's ANALYZE would, with the
     notification events HMS writes. Metadata only: S3 stays consistent."""
     event_ids: list[int] = []
@@ -57,11 +83,13 @@ def commit_partition_stats_updates(conn: psycopg.Connection[Any], count: int) ->
             row = conn.execute(
                 'SELECT p."PART_ID", p."PART_NAME", t."TBL_NAME", d."NAME" FROM "PARTITIONS" p '
                 'JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
-                "ORDER BY random() LIMIT 1"
+                'WHERE %(db)s::text IS NULL OR (d."NAME" = %(db)s AND t."TBL_NAME" = %(t)s) '
+                "ORDER BY random() LIMIT 1",
+                {"db": table[0] if table else None, "t": table[1] if table else None},
             ).fetchone()
             if row is None:
                 return event_ids
-            part_id, part_name, table, database = row
+            part_id, part_name, table_name, database = row
             conn.execute(
                 "INSERT INTO \"PARTITION_PARAMS\" VALUES (%s, 'numRows', %s) "
                 'ON CONFLICT ("PART_ID", "PARAM_KEY") '
@@ -78,7 +106,13 @@ def commit_partition_stats_updates(conn: psycopg.Connection[Any], count: int) ->
                 'INSERT INTO "NOTIFICATION_LOG" VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 '
                 'FROM "NOTIFICATION_LOG"), '
                 "%s, %s, 'ALTER_PARTITION', 'hive', %s, %s, %s, 'json-0.2')",
-                (event_id, int(time.time()), database, table, json.dumps({"partition": part_name})),
+                (
+                    event_id,
+                    int(time.time()),
+                    database,
+                    table_name,
+                    json.dumps({"partition": part_name}),
+                ),
             )
             event_ids.append(event_id)
     return event_ids

@@ -4,6 +4,7 @@ is the restore procedure's Rollback Procedure."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
+    connect,
     create_database,
     database_exists,
     drop_database,
@@ -218,3 +220,112 @@ def metadata_repair(
         ) as s:
             s.detail = msck_repair(conn, s3, database, table, mode).describe()
     return fixed.not_repaired
+
+
+def _scratch_restore(target: MetastoreRestoreTarget, local: Path) -> str:
+    scratch = f"{target.database}__scratch"
+    if database_exists(target.pg, scratch):
+        drop_database(target.pg, scratch)
+    restore_into_new_database(target.pg, scratch, local)
+    return scratch
+
+
+def selective_table_restore(
+    target: MetastoreRestoreTarget,
+    catalog: BackupCatalog,
+    incident_time: datetime,
+    database: str,
+    table: str,
+    journal: Journal,
+) -> BackupRecord:
+    """Option 2, first route: the table's metadata from the backup, put in place of what is
+    left of it, with fresh ids; every other table untouched. The metastore stays online."""
+    from drtests.metastore.tables import insert_table, read_table, remove_table
+
+    outcome = RestoreOutcome()
+    damaged_ids: list[int] = []
+    step = journal.step("Identify corrupted table", f"{RUNBOOK_HMS} · Option 2 step 1")
+    with step as s, connect(target.pg, target.database) as conn:
+        try:
+            damaged = read_table(conn, database, table)
+            damaged_ids.append(damaged.tbl_id)
+            s.detail = (
+                f"{database}.{table}: {damaged.count('PARTITIONS')} partitions, "
+                f"location {damaged.location!r}"
+            )
+        except LookupError:
+            s.detail = f"{database}.{table}: no TBLS row left"
+    with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
+        candidates = catalog.candidates_before(incident_time)
+        s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+    backup, local = fetch_first_verified(target, catalog, candidates, journal, outcome)
+    with journal.step("Restore backup into a scratch database", f"{RUNBOOK_HMS} · Option 2") as s:
+        scratch = _scratch_restore(target, local)
+        s.detail = scratch
+    try:
+        with journal.step("Read table metadata from backup", f"{RUNBOOK_HMS} · Option 2") as s:
+            with connect(target.pg, scratch) as conn:
+                good = read_table(conn, database, table)
+            s.detail = (
+                f"{good.count('PARTITIONS')} partitions, {good.count('COLUMNS_V2')} "
+                f"columns, {sum(len(v) for v in good.rows.values())} rows"
+            )
+        with journal.step("Replace table metadata", f"{RUNBOOK_HMS} · Option 2 steps 2-3") as s:
+            with connect(target.pg, target.database) as conn, conn.transaction():
+                conn.execute("SET CONSTRAINTS ALL DEFERRED")
+                known_sds = [sd["SD_ID"] for sd in good.rows["SDS"]]
+                removed = remove_table(conn, sorted({good.tbl_id, *damaged_ids}), known_sds)
+                new_id = insert_table(conn, good)
+            s.detail = (
+                f"removed {removed} damaged table row(s); {database}.{table} is TBL_ID {new_id}"
+            )
+    finally:
+        drop_database(target.pg, scratch)
+    return backup
+
+
+def recreate_external_table(
+    conn: psycopg.Connection[Any],
+    s3: S3Client,
+    definition: Any,
+    location: str,
+    journal: Journal,
+) -> None:
+    """Option 2, second route: drop the table's metadata, create it again as an external
+    table at its S3 location, then MSCK REPAIR TABLE brings the partitions back."""
+    from drtests.metastore.tables import TABLE_LEVEL, insert_table, remove_table
+
+    database, table = definition.database, definition.name
+    step = journal.step("Drop table metadata", f"{RUNBOOK_HMS} · Option 2 step 2")
+    with step as s, conn.transaction():
+        s.detail = f"removed {remove_table(conn, [definition.tbl_id])} table row(s)"
+    with journal.step("Create external table", f"{RUNBOOK_HMS} · Option 2 step 3") as s:
+        tbl = definition.rows["TBLS"][0]
+        tbl.update({"TBL_TYPE": "EXTERNAL_TABLE", "CREATE_TIME": int(time.time())})
+        for sd in definition.rows["SDS"]:
+            if sd["SD_ID"] == tbl["SD_ID"]:
+                sd["LOCATION"] = location
+        params = [
+            p for p in definition.rows.get("TABLE_PARAMS", []) if p["PARAM_KEY"] == "EXTERNAL"
+        ]
+        definition.rows["TABLE_PARAMS"] = params or [
+            {"TBL_ID": definition.tbl_id, "PARAM_KEY": "EXTERNAL", "PARAM_VALUE": "TRUE"}
+        ]
+        table_sds = {tbl["SD_ID"]}
+        definition.rows["SDS"] = [sd for sd in definition.rows["SDS"] if sd["SD_ID"] in table_sds]
+        serdes = {sd["SERDE_ID"] for sd in definition.rows["SDS"]}
+        for name in ("SERDES", "SERDE_PARAMS"):
+            definition.rows[name] = [r for r in definition.rows[name] if r["SERDE_ID"] in serdes]
+        for name in ("SD_PARAMS", "BUCKETING_COLS", "SORT_COLS"):
+            definition.rows[name] = [
+                r for r in definition.rows.get(name, []) if r["SD_ID"] in table_sds
+            ]
+        with conn.transaction():
+            new_id = insert_table(conn, definition, only=TABLE_LEVEL)
+        s.detail = (
+            f"CREATE EXTERNAL TABLE {database}.{table} … LOCATION '{location}' (TBL_ID {new_id})"
+        )
+    with journal.step(
+        f"MSCK REPAIR TABLE {database}.{table}", f"{RUNBOOK_HMS} · Option 2 step 4"
+    ) as s:
+        s.detail = msck_repair(conn, s3, database, table, "ADD").describe()
