@@ -18,8 +18,9 @@ import pytest
 
 from drtests.backups import BackupCatalog
 from drtests.faults import BlankStorageLocations, DeleteDatabaseTables
-from drtests.metastore.changes import table_rpo
+from drtests.metastore.changes import measure_rpo, table_rpo
 from drtests.metastore.tables import read_table, table_fingerprints
+from drtests.metastore.verify import Baseline
 from drtests.procedures import RUNBOOK_HMS, MetastoreRestoreTarget
 from drtests.procedures.metastore import recreate_external_table, selective_table_restore
 from drtests.results import CheckResult, Finding
@@ -80,7 +81,7 @@ def test_selective_table_restore_from_backup(
     )
     scenario.authorize(backup_catalog.target, "write a metastore backup")
     metastore.commit_changes(1, VICTIM)
-    backup = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+    backup_catalog.create(metastore.target.endpoint, metastore.target.database)
     victim_at_backup = _fingerprints(metastore)[NAME]
     backup_last_event = max(metastore.change_log().events)
     metastore.commit_changes(2, VICTIM)  # the table's own work after the backup: lost
@@ -155,8 +156,6 @@ def test_recreate_external_table_and_repair_partitions(
     if not recover:
         assert not verified
         return
-    from drtests.metastore.changes import measure_rpo
-
     assert scenario.incident_time is not None
     scenario.measured_rpo(
         measure_rpo(events_before, metastore.change_log(), scenario.incident_time)
