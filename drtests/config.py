@@ -172,6 +172,8 @@ DEFAULT_OBJECTIVES = {
     # Option 2, Selective Table Recovery: "5-10 minutes per table"; the table's own changes
     # since the backup are what it may lose
     "hms_selective_restore": Objective(rto_seconds=10 * 60, rpo_seconds=60 * 60),
+    # Option 4, Point-in-Time Recovery: "30-45 minutes", "Data since restore point"
+    "hms_pitr": Objective(rto_seconds=45 * 60, rpo_seconds=60 * 60),
     # Option 3, Metadata Repair: "10-15 minutes", "Data loss: None"
     "hms_metadata_repair": Objective(rto_seconds=15 * 60, rpo_seconds=0),
     # the Rollback Procedure returns to the state before the restore: nothing may be lost

@@ -198,6 +198,16 @@ class LocalPostgres:
                 "shared_buffers = 64MB\nlog_min_messages = warning\n"
             )
 
+    def configure(self, **settings: str) -> None:
+        """Append settings to postgresql.conf (read at the next start)."""
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{key} = '{value}'\n" for key, value in settings.items())
+
+    def own(self, path: Path) -> None:
+        """Give a tree to the server's system user (restored data directories, WAL spools)."""
+        if self._user is not None:
+            subprocess.run(["chown", "-R", f"{self._user}:{self._user}", str(path)], check=True)
+
     def start(self, timeout: float = 30) -> None:
         if self.process is None:
             self.process = ManagedProcess(

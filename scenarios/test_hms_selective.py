@@ -86,6 +86,7 @@ def test_selective_table_restore_from_backup(
     backup_last_event = max(metastore.change_log().events)
     metastore.commit_changes(2, VICTIM)  # the table's own work after the backup: lost
     others = {k: v for k, v in _fingerprints(metastore).items() if k != NAME}
+    fault_last_event = max(metastore.change_log().events)
 
     baseline = metastore.baseline()
     scenario.incident()
@@ -112,7 +113,7 @@ def test_selective_table_restore_from_backup(
         return
     assert scenario.incident_time is not None
     with metastore.connect() as conn:
-        rpo = table_rpo(conn, *VICTIM, backup_last_event, scenario.incident_time)
+        rpo = table_rpo(conn, *VICTIM, backup_last_event, fault_last_event, scenario.incident_time)
     assert rpo.lost_changes == 2
     scenario.measured_rpo(rpo)
     scenario.assert_objectives_met()

@@ -53,16 +53,17 @@ def table_rpo(
     database: str,
     table: str,
     backup_last_event: int,
+    fault_last_event: int,
     fault_time: float,
 ) -> RpoMeasurement:
     """RPO of a one-table restore. The notification log is not restored with the table, so
-    the changes lost are that table's events after the backup's last event (ids, not
-    whole-second times, tell them apart), and the newest change kept is its last event in
-    the backup."""
+    the changes lost are that table's events after the backup's last event and up to the
+    last event at the incident (ids, not whole-second times, tell them apart); the newest
+    change kept is its last event in the backup."""
     rows = conn.execute(
         'SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG" '
-        'WHERE "DB_NAME" = %s AND "TBL_NAME" = %s AND "EVENT_TIME" <= %s',
-        (database, table, fault_time),
+        'WHERE "DB_NAME" = %s AND "TBL_NAME" = %s AND "EVENT_ID" <= %s',
+        (database, table, fault_last_event),
     ).fetchall()
     lost = [int(t) for e, t in rows if e > backup_last_event]
     kept = [int(t) for e, t in rows if e <= backup_last_event]
