@@ -374,6 +374,16 @@ ARCHIVE_DAMAGE = (
 )
 
 
+# what pg_restore says when its session or the server went away mid-restore
+CONNECTION_LOSS = (
+    "terminating connection",
+    "server closed the connection",
+    "connection to server",
+    "could not receive data from server",
+    "no connection to the server",
+)
+
+
 def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_path: Path) -> None:
     """Create ``database`` and ``pg_restore`` into it, all or nothing.
 
@@ -400,6 +410,11 @@ def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_pa
             drop_database(endpoint, database)
         except EndpointUnreachable:
             message += f"; {database} could not be dropped yet (server unreachable)"
+        if any(sign in message for sign in CONNECTION_LOSS):
+            raise RestoreFailed(
+                f"connection to the database lost during pg_restore into "
+                f"{database}; nothing was restored ({message})"
+            )
         if any(sign in message for sign in ARCHIVE_DAMAGE):
             raise CorruptBackup(f"{dump_path.name}: pg_restore failed: {message}")
         raise RestoreFailed(f"pg_restore into {database} failed: {message}")

@@ -178,7 +178,7 @@ def test_connection_error_during_restore_leaves_nothing_half_restored(
     killer = threading.Thread(target=_kill_restore_session, args=(metastore, stop), daemon=True)
     killer.start()
     try:
-        with pytest.raises(RestoreFailed, match="terminating connection"):
+        with pytest.raises(RestoreFailed, match="connection to the database lost"):
             hms_full_restore(
                 metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
             )

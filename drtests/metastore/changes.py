@@ -73,6 +73,32 @@ def table_rpo(
     return RpoMeasurement(len(lost), last, fault_time - last if last is not None else float("inf"))
 
 
+def record_event(
+    conn: psycopg.Connection[Any],
+    kind: str,
+    database: str,
+    table: str | None,
+    message: dict[str, Any],
+) -> int:
+    """Write a notification as HMS's DbNotificationListener does: next id from
+    NOTIFICATION_SEQUENCE, one NOTIFICATION_LOG row. Returns the event id."""
+    row = conn.execute(
+        'UPDATE "NOTIFICATION_SEQUENCE" SET "NEXT_EVENT_ID" = "NEXT_EVENT_ID" + 1 '
+        'RETURNING "NEXT_EVENT_ID" - 1'
+    ).fetchone()
+    if row is None:
+        raise ValueError("NOTIFICATION_SEQUENCE has no row")
+    event_id = int(row[0])
+    conn.execute(
+        'INSERT INTO "NOTIFICATION_LOG" ("NL_ID", "EVENT_ID", "EVENT_TIME", "EVENT_TYPE", '
+        '"DB_NAME", "TBL_NAME", "MESSAGE", "MESSAGE_FORMAT") '
+        'VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 FROM "NOTIFICATION_LOG"), '
+        "%s, %s, %s, %s, %s, %s, 'json-0.2')",
+        (event_id, int(time.time()), kind, database, table, json.dumps(message)),
+    )
+    return event_id
+
+
 def commit_partition_stats_updates(
     conn: psycopg.Connection[Any], count: int, table: tuple[str, str] | None = None
 ) -> list[int]:
@@ -97,23 +123,8 @@ def commit_partition_stats_updates(
                 'DO UPDATE SET "PARAM_VALUE" = EXCLUDED."PARAM_VALUE"',
                 (part_id, str(int(time.time() * 1000) % 1_000_000)),
             )
-            seq = conn.execute(
-                'UPDATE "NOTIFICATION_SEQUENCE" SET "NEXT_EVENT_ID" = "NEXT_EVENT_ID" + 1 '
-                'RETURNING "NEXT_EVENT_ID" - 1'
-            ).fetchone()
-            assert seq is not None
-            event_id = int(seq[0])
-            conn.execute(
-                'INSERT INTO "NOTIFICATION_LOG" VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 '
-                'FROM "NOTIFICATION_LOG"), '
-                "%s, %s, 'ALTER_PARTITION', 'hive', %s, %s, %s, 'json-0.2')",
-                (
-                    event_id,
-                    int(time.time()),
-                    database,
-                    table_name,
-                    json.dumps({"partition": part_name}),
-                ),
+            event_id = record_event(
+                conn, "ALTER_PARTITION", database, table_name, {"partition": part_name}
             )
             event_ids.append(event_id)
     return event_ids

@@ -9,13 +9,13 @@ lock, as DataNucleus does), and an ADD_PARTITION / DROP_PARTITION notification p
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
+from drtests.metastore.changes import record_event
 from drtests.metastore.partitions import walk_partitions
 from drtests.metastore.schema import SEQUENCE_PREFIX
 from drtests.objectstore import split_uri
@@ -150,23 +150,7 @@ def _allocate(conn: psycopg.Connection[Any], model: str, count: int) -> int:
 
 
 def _notify(conn: psycopg.Connection[Any], kind: str, table: TableInfo, names: list[str]) -> None:
-    row = conn.execute(
-        'UPDATE "NOTIFICATION_SEQUENCE" SET "NEXT_EVENT_ID" = "NEXT_EVENT_ID" + 1 '
-        'RETURNING "NEXT_EVENT_ID" - 1'
-    ).fetchone()
-    assert row is not None
-    conn.execute(
-        'INSERT INTO "NOTIFICATION_LOG" VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 FROM '
-        "\"NOTIFICATION_LOG\"), %s, %s, %s, 'hive', %s, %s, %s, 'json-0.2')",
-        (
-            row[0],
-            int(time.time()),
-            kind,
-            table.database,
-            table.name,
-            json.dumps({"partitions": names}),
-        ),
-    )
+    record_event(conn, kind, table.database, table.name, {"partitions": names})
 
 
 def _add_batch(

@@ -6,7 +6,6 @@ to show that every other table was left untouched."""
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from drtests.metastore.changes import record_event
 from drtests.metastore.repair import _allocate, delete_storage_descriptors
 
 # schema table → (id column rewritten from its own model, {column: model of the id it holds})
@@ -238,22 +238,8 @@ def insert_table(
             (json.dumps(rewritten),),
         )
     new_id = mapping["MTable"][meta.tbl_id]
-    _event(conn, "CREATE_TABLE", meta)
+    record_event(conn, "CREATE_TABLE", meta.database, meta.name, {"restoredFrom": meta.tbl_id})
     return new_id
-
-
-def _event(conn: psycopg.Connection[Any], kind: str, meta: TableMetadata) -> None:
-    row = conn.execute(
-        'UPDATE "NOTIFICATION_SEQUENCE" SET "NEXT_EVENT_ID" = "NEXT_EVENT_ID" + 1 '
-        'RETURNING "NEXT_EVENT_ID" - 1'
-    ).fetchone()
-    if row is None:
-        return
-    conn.execute(
-        'INSERT INTO "NOTIFICATION_LOG" VALUES ((SELECT coalesce(max("NL_ID"), 0) + 1 '
-        "FROM \"NOTIFICATION_LOG\"), %s, %s, %s, 'hive', %s, %s, '{}', 'json-0.2')",
-        (row[0], int(time.time()), kind, meta.database, meta.name),
-    )
 
 
 def table_fingerprints(
