@@ -112,9 +112,10 @@ def objective_chart_svg(scenarios: list[ScenarioRecord], which: str = "rto") -> 
         'font-family="system-ui,sans-serif" font-size="12">'
     ]
     axis_y = top + row_h * len(rows) + 4
-    for tick in (1, 10, 60, 300, 1800, 7200):
-        if lo < tick <= hi:
-            tx = x(tick)
+    last_tick = float("-inf")
+    for tick in (1, 10, 60, 300, 1800, 7200, 86400):
+        if lo < tick <= hi and x(tick) - last_tick >= 60:  # labels must not run together
+            tx = last_tick = x(tick)
             parts.append(
                 f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{axis_y}" stroke="#eaeef2"/>'
                 f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">'
