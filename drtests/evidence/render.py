@@ -26,6 +26,8 @@ def fmt_objective(result: ObjectiveResult | None) -> str:
 def _seconds(value: float) -> str:
     if value == float("inf"):
         return "∞"
+    if value >= 2 * 3600:
+        return f"{value / 3600:.1f} h"
     if value >= 120:
         return f"{value / 60:.1f} min"
     return f"{value:.1f} s"
