@@ -175,7 +175,7 @@ def test_every_format_and_no_planted_secret(tmp_path: Path) -> None:
     secret = "Planted-Secret-7731"
     record = _scenario("bad", failed_step="Restore database")
     record.findings.append(f"pg_restore failed for postgresql://hive:{secret}@db/metastore")
-    record.steps[4].detail = f"password {secret} rejected"
+    record.steps[4].detail = f"password {secret} rejected; " + "undelete: key/x.parquet; " * 400
     run = _run([record])
     head = write_reports(tmp_path, run, Redactor([secret]))
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}

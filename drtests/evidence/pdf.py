@@ -32,6 +32,7 @@ GREEN, RED, GREY = (
     colors.HexColor("#cf222e"),
     colors.HexColor("#57606a"),
 )
+CELL_LIMIT = 600
 _ASCII = str.maketrans({"→": "->", "✔": "ok", "✘": "x", "≤": "<=", "×": "x", "∞": "inf"})
 
 
@@ -54,7 +55,12 @@ class _Writer:
         self.s = _styles()
 
     def p(self, text: str, style: str = "body") -> Paragraph:
-        return Paragraph(escape(self.redact(str(text)).translate(_ASCII)), self.s[style])
+        clean = self.redact(str(text)).translate(_ASCII)
+        if (
+            style == "cell" and len(clean) > CELL_LIMIT
+        ):  # a cell taller than a page cannot be laid out
+            clean = clean[:CELL_LIMIT] + " … (in full in run.json)"
+        return Paragraph(escape(clean), self.s[style])
 
     def table(self, header: list[str], rows: list[list[str]], widths: list[float]) -> Table:
         data = [[self.p(h, "cell") for h in header]] + [

@@ -43,6 +43,17 @@ class VersionRestoreReport:
     def restored(self) -> int:
         return self.count("undelete", "copy-back")
 
+    def per_key(self, limit: int = 50) -> list[str]:
+        """One line per key that was not simply left as it was."""
+        lines = [
+            f"{o.action}: {o.key}"
+            + (f" (version {o.version_id})" if o.version_id else "")
+            + (f" — {o.detail}" if o.action in {"newer-than-target", "unrecoverable"} else "")
+            for o in self.outcomes
+            if o.action != "unchanged"
+        ]
+        return lines[:limit] + ([f"… {len(lines) - limit} more"] if len(lines) > limit else [])
+
     @property
     def unrecoverable(self) -> list[str]:
         return [o.key for o in self.outcomes if o.action == "unrecoverable"]

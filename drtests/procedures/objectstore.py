@@ -58,7 +58,7 @@ def version_restore(
         report = restore_as_of(
             client, location.bucket, location.prefix, as_of, expected_keys=expected_keys
         )
-        step.detail = report.describe()
+        step.detail = "; ".join([report.describe(), *report.per_key()])
     return report
 
 
