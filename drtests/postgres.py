@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -111,14 +111,6 @@ class PostgresEndpoint:
             bin_dir=bin_dir,
         )
         return endpoint, (parts.path.lstrip("/") or "postgres")
-
-
-def without_password(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.replace(f":{parts.password}@", "@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg.Connection[Any]:

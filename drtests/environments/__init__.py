@@ -28,9 +28,6 @@ class Environment:
     def pg_target(self, database: str) -> str:
         return f"postgresql://{self.postgres.host}:{self.postgres.port}/{database}"
 
-    def s3_target(self, bucket: str) -> str:
-        return f"{self.s3_primary.describe()}/{bucket}"
-
     def targets(self) -> list[str]:
         if self.ephemeral_targets:
             return sorted(self.ephemeral_targets)

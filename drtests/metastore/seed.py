@@ -79,9 +79,6 @@ class SeededMetastore:
     def table(self, database: str, name: str) -> SeededTable:
         return next(t for t in self.tables if t.database == database and t.name == name)
 
-    def tables_in(self, database: str) -> list[SeededTable]:
-        return [t for t in self.tables if t.database == database]
-
     @property
     def partition_count(self) -> int:
         return sum(len(t.partitions) for t in self.tables)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from drtests.objectstore.core import S3_ERRORS
 from drtests.results import RpoMeasurement
 
 if TYPE_CHECKING:
@@ -134,17 +132,6 @@ def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
     return problems
 
 
-def inventory_to_json(inventory: Inventory, **extra: Any) -> bytes:
-    objects = [inventory[k].to_json() for k in sorted(inventory)]
-    return json.dumps({**extra, "objects": objects}, indent=1).encode()
-
-
-def inventory_from_json(data: bytes) -> tuple[Inventory, dict[str, Any]]:
-    document = json.loads(data)
-    inventory = {o["key"]: ObjectState.from_json(o) for o in document.pop("objects")}
-    return inventory, document
-
-
 def lost_since(before: Inventory, after: Inventory) -> list[ObjectState]:
     """Objects present (with that content) before an incident and not after a restore."""
     return [s for k, s in before.items() if k not in after or after[k].sha256 != s.sha256]
@@ -166,4 +153,4 @@ def measure_object_rpo(before: Inventory, after: Inventory, fault_time: float) -
     return RpoMeasurement(len(lost), last, max(0.0, window))
 
 
-__all__ = ["S3_ERRORS", "IntegrityProblem", "Inventory", "ObjectState", "compare", "take_inventory"]
+__all__ = ["IntegrityProblem", "Inventory", "ObjectState", "compare", "take_inventory"]
