@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from drtests.environments import Environment
 from drtests.faults import DropMetastoreSchema, MetastoreTarget
 from drtests.metastore.changes import commit_partition_stats_updates
 from drtests.metastore.schema import create_schema
-from drtests.metastore.seed import seed_metastore
+from drtests.metastore.seed import SeededMetastore, seed_metastore
 from drtests.metastore.verify import compare_fingerprints, detect, take_baseline
 from drtests.pitr import (
     WalShipper,
@@ -33,8 +33,8 @@ from drtests.pitr import (
     take_base_backup,
 )
 from drtests.plugin import DRSession
-from drtests.postgres import LocalPostgres, connect, create_database
-from drtests.procedures import RUNBOOK_HMS
+from drtests.postgres import LocalPostgres, connect, create_database, dump_database
+from drtests.procedures import RUNBOOK_HMS, RUNBOOK_RESTORE, replace_database
 from drtests.results import CheckResult, Finding, RpoMeasurement
 from fixtures.faults import InjectFault
 from fixtures.scenario import ScenarioRecorder
@@ -46,10 +46,11 @@ TARGET_AFTER = 3  # the recovery target lies between write 3 and write 4
 
 @pytest.fixture
 def archived_cluster(
-    dr: DRSession, dr_environment: Environment, tmp_path_factory: pytest.TempPathFactory
+    dr: DRSession, dr_environment: Environment, seeded_metastore: SeededMetastore | None
 ) -> Iterator[tuple[LocalPostgres, WalShipper, Path]]:
     """A metastore cluster of its own, archiving WAL to S3 (a recovery rewinds a whole
-    cluster, so it cannot share one with other scenarios)."""
+    cluster, so it cannot share one with other scenarios). It is seeded like the shared
+    one, whose data files in S3 (``seeded_metastore``) it points at."""
     if dr_environment.kind != "local":
         pytest.skip("point-in-time recovery of a live cluster is run by its operator's tooling")
     workdir = dr_environment.workdir / f"pitr-{time.monotonic_ns()}"
@@ -183,4 +184,82 @@ def test_point_in_time_recovery(
     scenario.assert_objectives_met()
 
 
-__all__ = ["datetime", "timedelta"]
+def test_rollback_by_point_in_time_recovery(
+    dr: DRSession,
+    scenario: ScenarioRecorder,
+    archived_cluster: tuple[LocalPostgres, WalShipper, Path],
+) -> None:
+    """Rollback Procedure, Option 2: a restore from a stale dump "causes issues" (it throws
+    away the changes made since); the cluster is recovered to the moment before that
+    restore began. Nothing committed before the restore may be lost."""
+    pg, shipper, workdir = archived_cluster
+    scenario.begin(
+        "hms_rollback",
+        "metastore",
+        "Rollback of a bad restore by point-in-time recovery",
+        f"{RUNBOOK_RESTORE} · Rollback Procedure Option 2",
+    )
+    target = MetastoreTarget(pg.endpoint, "metastore", "local", workdir)
+    stale = workdir / "stale.dump"
+    dump_database(pg.endpoint, "metastore", stale)
+    base = take_base_backup(
+        pg.endpoint,
+        workdir,
+        shipper.client,
+        shipper.bucket,
+        f"hive-metastore/base/{workdir.name}-rollback.tar.gz",
+    )
+    with target.connect() as conn:
+        events = commit_partition_stats_updates(conn, 3)
+        before_restore_state = take_baseline(conn)
+    time.sleep(0.5)
+    before_restore = datetime.now(UTC)
+    time.sleep(0.5)
+
+    scenario.incident()
+    with scenario.journal.step("Restore that causes issues", f"{RUNBOOK_RESTORE} · §1 step 3"):
+        replace_database(pg.endpoint, "metastore", stale)
+    with target.connect() as conn:
+        assert not set(events) & set(commit_times(conn, "NOTIFICATION_LOG", "EVENT_ID"))
+
+    with scenario.journal.step(
+        "Archive the last WAL", f"{RUNBOOK_RESTORE} · Rollback Option 2"
+    ) as step:
+        step.detail = f"{shipper.flush(pg.endpoint)} segments shipped"
+    with scenario.journal.step(
+        "Recover to the moment before the restore", f"{RUNBOOK_RESTORE} · Rollback Option 2"
+    ) as step:
+        recovery = recover_to(
+            pg, base, shipper.client, shipper.prefix, before_restore, workdir / "rollback"
+        )
+        kept = replace_cluster(pg, recovery)
+        step.detail = (
+            f"recovery_target_time {before_restore.isoformat()}; replayed in "
+            f"{recovery.replay_seconds:.2f}s; bad state kept as {kept.name}"
+        )
+    scenario.restored(f"s3://{base.bucket}/{base.key} + WAL to {before_restore.isoformat()}")
+
+    with target.connect() as conn:
+        results = detect(
+            conn, before_restore_state, dr.profile.metastore.location_allow_list, shipper.client
+        )
+        results.append(compare_fingerprints(conn, before_restore_state))
+        survived = set(commit_times(conn, "NOTIFICATION_LOG", "EVENT_ID"))
+    kept_all = CheckResult(
+        "changes_before_the_restore_kept", "every change made before the restore"
+    )
+    kept_all.findings = [
+        Finding(kept_all.name, "error", f"event {e}", "missing")
+        for e in events
+        if e not in survived
+    ]
+    scenario.verified([*results, kept_all])
+    assert scenario.incident_time is not None
+    scenario.measured_rpo(
+        RpoMeasurement(
+            len(kept_all.findings),
+            None,
+            0.0 if not kept_all.findings else scenario.incident_time - before_restore.timestamp(),
+        )
+    )
+    scenario.assert_objectives_met()
