@@ -14,8 +14,13 @@ from drtests.metastore.checks import CHECKS, CheckContext, inventory, run_checks
 from drtests.metastore.schema import create_schema
 from drtests.metastore.seed import seed_metastore
 from drtests.objectstore import LocalS3Server, ensure_bucket
-from drtests.postgres import LocalPostgres, connect, create_database, drop_database
-from drtests.procedures import replace_database
+from drtests.postgres import (
+    LocalPostgres,
+    connect,
+    create_database,
+    drop_database,
+    replace_database,
+)
 
 
 def _tool(argv: list[str], env: dict[str, str]) -> None:

@@ -300,7 +300,8 @@ def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, reti
             ([live, replacement],),
         )
         with conn.transaction():
-            if database_exists(endpoint, live):
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,))
+            if exists.fetchone() is not None:
                 conn.execute(
                     sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                         sql.Identifier(live), sql.Identifier(retired)
@@ -311,6 +312,14 @@ def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, reti
                     sql.Identifier(replacement), sql.Identifier(live)
                 )
             )
+
+
+def swap_in(endpoint: PostgresEndpoint, live: str, replacement: str) -> None:
+    """Put ``replacement`` in place of ``live`` and drop what ``live`` was."""
+    retired = f"{live}__retired"
+    drop_database(endpoint, retired)  # a leftover of an interrupted swap
+    swap_databases(endpoint, live, replacement, retired)
+    drop_database(endpoint, retired)
 
 
 # ---------------------------------------------------------------- dump and restore
@@ -440,3 +449,15 @@ def table_fingerprints(conn: psycopg.Connection[Any]) -> dict[str, TableFingerpr
         digest = hashlib.sha256(str(row[1]).encode()).hexdigest()
         result[table] = TableFingerprint(rows=int(row[0]), sha256=digest)
     return result
+
+
+def replace_database(endpoint: PostgresEndpoint, database: str, dump: Path) -> None:
+    """Restore into a staging database, then swap it in; the old one is dropped after.
+
+    pg_restore into a fresh database is all-or-nothing: a corrupt dump never touches the
+    live database.
+    """
+    staging = f"{database}__restoring"
+    drop_database(endpoint, staging)  # a leftover of an interrupted restore
+    restore_into_new_database(endpoint, staging, dump)
+    swap_in(endpoint, database, staging)

@@ -33,8 +33,14 @@ from drtests.pitr import (
     take_base_backup,
 )
 from drtests.plugin import DRSession
-from drtests.postgres import LocalPostgres, connect, create_database, dump_database
-from drtests.procedures import RUNBOOK_HMS, RUNBOOK_RESTORE, replace_database
+from drtests.postgres import (
+    LocalPostgres,
+    connect,
+    create_database,
+    dump_database,
+    replace_database,
+)
+from drtests.procedures import RUNBOOK_HMS, RUNBOOK_RESTORE
 from drtests.results import CheckResult, Finding, RpoMeasurement
 from fixtures.faults import InjectFault
 from fixtures.scenario import ScenarioRecorder

@@ -20,11 +20,11 @@ from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import NoVerifiedBackup, RestoreFailed
 from drtests.faults import DeleteDatabaseTables, DropMetastoreSchema
 from drtests.metastore.changes import measure_rpo
-from drtests.metastore.verify import compare_fingerprints
+from drtests.metastore.verify import Baseline, compare_fingerprints
 from drtests.postgres import TableFingerprint, connect, database_exists, table_fingerprints
 from drtests.procedures import RUNBOOK_RESTORE, MetastoreRestoreTarget, hms_full_restore
 from drtests.procedures.metastore import rollback_from_snapshot
-from drtests.results import RpoMeasurement
+from drtests.results import CheckResult, RpoMeasurement
 from fixtures.faults import InjectFault
 from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder
@@ -216,9 +216,9 @@ def _fingerprints(metastore: MetastoreUnderTest) -> dict[str, TableFingerprint]:
         return table_fingerprints(conn)
 
 
-def compare_fingerprints_against(metastore: MetastoreUnderTest, state: object) -> object:
+def compare_fingerprints_against(metastore: MetastoreUnderTest, state: Baseline) -> CheckResult:
     with metastore.connect() as conn:
-        return compare_fingerprints(conn, state)  # type: ignore[arg-type]
+        return compare_fingerprints(conn, state)
 
 
 @pytest.mark.parametrize("rollback", [True, False], ids=["rollback", "no-rollback"])
@@ -255,14 +255,14 @@ def test_rollback_procedure_returns_to_the_state_before_the_restore(
     outcome = hms_full_restore(
         metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
     )
-    assert not compare_fingerprints_against(metastore, before_restore).ok  # type: ignore[attr-defined]
+    assert not compare_fingerprints_against(metastore, before_restore).ok
     scenario.finding("restored metastore names database staging_tmp instead of staging")
     if rollback:
         assert outcome.safety_snapshot is not None
         rollback_from_snapshot(metastore_services, outcome.safety_snapshot, scenario.journal)
         scenario.restored(f"safety snapshot {outcome.safety_snapshot}")
 
-    verified = scenario.verified([compare_fingerprints_against(metastore, before_restore)])  # type: ignore[list-item]
+    verified = scenario.verified([compare_fingerprints_against(metastore, before_restore)])
     if not rollback:
         assert not verified
         return

@@ -22,10 +22,8 @@ from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
     connect,
-    drop_database,
     dump_database,
-    restore_into_new_database,
-    swap_databases,
+    replace_database,
 )
 
 
@@ -276,11 +274,7 @@ class DropMetastoreSchema(Fault[MetastoreTarget]):
             return "schema present; nothing to do"
         snapshot = Path(undo["snapshot"])
         check_dump_readable(target.endpoint, snapshot)
-        staging = f"{target.database}__revert"
-        drop_database(target.endpoint, staging)
-        restore_into_new_database(target.endpoint, staging, snapshot)
-        swap_databases(target.endpoint, target.database, staging, f"{target.database}__dropped")
-        drop_database(target.endpoint, f"{target.database}__dropped")
+        replace_database(target.endpoint, target.database, snapshot)
         return f"rebuilt {target.database} from {snapshot.name}"
 
 

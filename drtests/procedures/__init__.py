@@ -5,7 +5,6 @@ from drtests.procedures.metastore import (
     MetastoreRestoreTarget,
     RestoreOutcome,
     hms_full_restore,
-    replace_database,
     rollback_from_snapshot,
     take_safety_snapshot,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "MetastoreRestoreTarget",
     "RestoreOutcome",
     "hms_full_restore",
-    "replace_database",
     "rollback_from_snapshot",
     "take_safety_snapshot",
 ]

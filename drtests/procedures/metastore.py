@@ -24,8 +24,9 @@ from drtests.postgres import (
     create_database,
     database_exists,
     drop_database,
+    replace_database,
     restore_into_new_database,
-    swap_databases,
+    swap_in,
     terminate_sessions,
 )
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
@@ -167,21 +168,6 @@ def take_safety_snapshot(target: MetastoreRestoreTarget) -> str:
     return snapshot
 
 
-def replace_database(pg: PostgresEndpoint, database: str, dump: Path) -> None:
-    """Restore into a staging database, then swap it in; the old one is dropped after.
-
-    pg_restore into a fresh database is all-or-nothing: a corrupt dump never touches the
-    live database.
-    """
-    staging, retired = f"{database}__restoring", f"{database}__retired"
-    for leftover in (staging, retired):
-        if database_exists(pg, leftover):
-            drop_database(pg, leftover)
-    restore_into_new_database(pg, staging, dump)
-    swap_databases(pg, database, staging, retired)
-    drop_database(pg, retired)
-
-
 def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: str, journal: Journal) -> None:
     """The runbook's Rollback Procedure, Option 1: back to the state before the restore."""
     with journal.step("Rollback: stop services", f"{RUNBOOK_RESTORE} · Rollback Option 1"):
@@ -191,11 +177,7 @@ def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: str, journa
         with journal.step(
             "Rollback: restore safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Option 1"
         ):
-            retired = f"{target.database}__retired"
-            if database_exists(target.pg, retired):
-                drop_database(target.pg, retired)
-            swap_databases(target.pg, target.database, snapshot, retired)
-            drop_database(target.pg, retired)
+            swap_in(target.pg, target.database, snapshot)
     finally:
         # the state before the restore may itself be damaged: readiness is reported, not awaited
         restart_services(target, {}, journal, after_failure=True)
