@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.metastore",
     "fixtures.objectstore",
     "fixtures.faults",
+    "fixtures.hive",
 ]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import metastore, objectstore
+from benchmarks import metastore, objectstore, pitr, repair
 from benchmarks.common import Row, timed
 from drtests.config import SeedSettings
 from drtests.objectstore import LocalS3Server
@@ -26,14 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="benchmarks")
-    parser.add_argument("--only", choices=("metastore", "s3", "gameday"), action="append")
+    parser.add_argument(
+        "--only", choices=("metastore", "msck", "pitr", "s3", "gameday"), action="append"
+    )
     parser.add_argument("--databases", type=int, default=5)
     parser.add_argument("--tables", type=int, default=12)
     parser.add_argument("--partitions", type=int, default=2000, help="per partitioned table")
+    parser.add_argument("--msck-partitions", type=int, default=100_000)
+    parser.add_argument("--pitr-wal-mb", type=int, default=1024)
     parser.add_argument("--s3-objects", type=int, default=1000)
     parser.add_argument("--s3-object-kib", type=int, default=64)
     args = parser.parse_args()
-    sections = set(args.only or ("metastore", "s3", "gameday"))
+    sections = set(args.only or ("metastore", "msck", "pitr", "s3", "gameday"))
 
     rows: list[Row] = []
     workdir = Path(tempfile.mkdtemp(prefix="drtests-bench-"))
@@ -49,6 +53,10 @@ def main() -> int:
                 write_objects=False,
             )
             rows += metastore.run(workdir, s3, settings)
+        if "msck" in sections:
+            rows += repair.run(workdir, args.msck_partitions)
+        if "pitr" in sections:
+            rows += pitr.run(workdir, s3, args.pitr_wal_mb)
         if "s3" in sections:
             rows += objectstore.run(s3, args.s3_objects, args.s3_object_kib)
     finally:

@@ -32,6 +32,7 @@ MARKERS = {
     "negative_control": "a scenario whose restore is skipped or sabotaged: verification must fail",
     "slow": "takes more than a few seconds",
     "metastore": "Hive Metastore component",
+    "hive": "runs the real HMS 2.3 Thrift service (Java, pyspark, PostgreSQL JDBC driver)",
     "objectstore": "S3/MinIO component",
     "airflow": "Airflow metadata component",
     "mlflow": "MLflow component",

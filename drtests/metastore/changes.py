@@ -1,7 +1,8 @@
 """Committed metastore changes and what a restore lost of them.
 
 HMS records every DDL in NOTIFICATION_LOG with its EVENT_TIME (DbNotificationListener); RPO
-is measured from that: the newest change that survived the restore against the fault time.
+is measured from that (from partitions' CREATE_TIME where no listener is configured): the
+newest change that survived the restore against the fault time.
 """
 
 from __future__ import annotations
@@ -16,22 +17,34 @@ import psycopg
 from drtests.results import RpoMeasurement
 
 
+def has_notifications(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the metastore keeps a notification log (DbNotificationListener configured)."""
+    row = conn.execute(
+        "SELECT to_regclass('\"NOTIFICATION_LOG\"') IS NOT NULL "
+        "AND to_regclass('\"NOTIFICATION_SEQUENCE\"') IS NOT NULL"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 @dataclass(frozen=True)
 class ChangeLog:
-    """The committed changes (event id → event time) as of one moment."""
+    """The committed changes as of one moment, each with its commit time: notification
+    events by EVENT_ID, or on a metastore without a notification log, partitions by
+    ``db.table/PART_NAME`` and CREATE_TIME (names, not ids, survive a repair)."""
 
-    events: dict[int, int]
+    events: dict[int | str, int]
 
     @classmethod
     def read(cls, conn: psycopg.Connection[Any]) -> ChangeLog:
-        try:
-            rows = conn.execute(
-                'SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG"'
-            ).fetchall()
-        except psycopg.errors.UndefinedTable:
-            conn.rollback() if not conn.autocommit else None
-            return cls({})
-        return cls({int(r[0]): int(r[1]) for r in rows})
+        if has_notifications(conn):
+            rows = conn.execute('SELECT "EVENT_ID", "EVENT_TIME" FROM "NOTIFICATION_LOG"')
+            return cls({int(r[0]): int(r[1]) for r in rows.fetchall()})
+        rows = conn.execute(
+            'SELECT d."NAME" || \'.\' || t."TBL_NAME" || \'/\' || p."PART_NAME", p."CREATE_TIME" '
+            'FROM "PARTITIONS" p JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" '
+            'JOIN "DBS" d ON d."DB_ID" = t."DB_ID"'
+        )
+        return cls({str(r[0]): int(r[1]) for r in rows.fetchall()})
 
 
 def measure_rpo(

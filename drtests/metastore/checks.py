@@ -472,6 +472,9 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
     s3 = _require_s3(ctx)
     locs = _locations(ctx)
     table_locs = {loc for loc, _ in locs.tables.values()}
+    # under the warehouse root (the default database's location) live the other databases'
+    # directories, as Hive lays them out
+    owned = table_locs | set(locs.databases.values())
     present = _listed_directories(s3, [*locs.databases.values(), *table_locs])
     findings: list[Finding] = []
     for db_name, (bucket, db_key) in sorted(locs.databases.items()):
@@ -484,10 +487,10 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
             ):
                 continue
             leaf = k.rsplit("/", 1)[-1]
-            if leaf.startswith(("_", ".")) or "=" in leaf or (b, k) in table_locs:
+            if leaf.startswith(("_", ".")) or "=" in leaf or (b, k) in owned:
                 continue
-            if any(
-                k.startswith(f"{tk}/") or tk.startswith(f"{k}/") for tb, tk in table_locs if tb == b
+            if any(ok.startswith(f"{k}/") for ob, ok in owned if ob == b) or any(
+                k.startswith(f"{tk}/") for tb, tk in table_locs if tb == b
             ):
                 continue
             findings.append(

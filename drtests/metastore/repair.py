@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
-from drtests.metastore.changes import record_event
+from drtests.metastore.changes import has_notifications, record_event
 from drtests.metastore.partitions import walk_partitions
 from drtests.metastore.schema import SEQUENCE_PREFIX
 from drtests.objectstore import split_uri
@@ -150,7 +150,10 @@ def _allocate(conn: psycopg.Connection[Any], model: str, count: int) -> int:
 
 
 def _notify(conn: psycopg.Connection[Any], kind: str, table: TableInfo, names: list[str]) -> None:
-    record_event(conn, kind, table.database, table.name, {"partitions": names})
+    """Notify as DbNotificationListener would, where the metastore has one (a Hive 2.3
+    metastore without the listener has no notification tables)."""
+    if has_notifications(conn):
+        record_event(conn, kind, table.database, table.name, {"partitions": names})
 
 
 def _add_batch(
@@ -168,7 +171,8 @@ def _add_batch(
             [(first_serde + i, table.sd["slib"]) for i in range(n)],
         )
         cur.executemany(
-            "INSERT INTO \"SERDE_PARAMS\" VALUES (%s, 'serialization.format', '1')",
+            'INSERT INTO "SERDE_PARAMS" ("SERDE_ID", "PARAM_KEY", "PARAM_VALUE") '
+            "VALUES (%s, 'serialization.format', '1')",
             [(first_serde + i,) for i in range(n)],
         )
         cur.executemany(
@@ -191,14 +195,16 @@ def _add_batch(
             ],
         )
         cur.executemany(
-            'INSERT INTO "PARTITIONS" VALUES (%s, %s, 0, %s, %s, %s)',
+            'INSERT INTO "PARTITIONS" ("PART_ID", "CREATE_TIME", "LAST_ACCESS_TIME", "PART_NAME", '
+            '"SD_ID", "TBL_ID") VALUES (%s, %s, 0, %s, %s, %s)',
             [
                 (first_part + i, now, name, first_sd + i, table.tbl_id)
                 for i, (name, _) in enumerate(batch)
             ],
         )
         cur.executemany(
-            'INSERT INTO "PARTITION_KEY_VALS" VALUES (%s, %s, %s)',
+            'INSERT INTO "PARTITION_KEY_VALS" ("PART_ID", "PART_KEY_VAL", "INTEGER_IDX") '
+            "VALUES (%s, %s, %s)",
             [
                 (first_part + i, value, idx)
                 for i, (_, values) in enumerate(batch)
@@ -206,7 +212,8 @@ def _add_batch(
             ],
         )
         cur.executemany(
-            "INSERT INTO \"PARTITION_PARAMS\" VALUES (%s, 'transient_lastDdlTime', %s)",
+            'INSERT INTO "PARTITION_PARAMS" ("PART_ID", "PARAM_KEY", "PARAM_VALUE") '
+            "VALUES (%s, 'transient_lastDdlTime', %s)",
             [(first_part + i, str(now)) for i in range(n)],
         )
     _notify(conn, "ADD_PARTITION", table, [name for name, _ in batch])

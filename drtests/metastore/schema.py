@@ -54,3 +54,9 @@ SUPPORTED_VERSIONS = ("2.3.0", "3.0.0", "3.1.0")
 def create_schema(conn: psycopg.Connection[Any]) -> None:
     ddl = files("drtests.metastore").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     conn.execute(ddl.encode())
+
+
+def schema_version(conn: psycopg.Connection[Any]) -> str | None:
+    """The metastore's VERSION row (schematool's and HMS's own record of the schema)."""
+    rows = conn.execute('SELECT "SCHEMA_VERSION" FROM "VERSION"').fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None

@@ -100,7 +100,7 @@ def _stats(low: int, high: int, analyzed: int) -> tuple[Any, ...]:
     return (low, high, None, None, None, None, 0, 1000, None, None, None, None, None, analyzed)
 
 
-def _partition_values(count: int, two_level: bool) -> list[tuple[str, ...]]:
+def partition_values(count: int, two_level: bool) -> list[tuple[str, ...]]:
     start = date(2026, 2, 1)
     if not two_level:
         return [((start + timedelta(days=i)).isoformat(),) for i in range(count)]
@@ -221,7 +221,7 @@ def seed_metastore(
             if not keys:
                 continue
             assert location is not None
-            for values in _partition_values(settings.partitions_per_table, len(keys) == 2):
+            for values in partition_values(settings.partitions_per_table, len(keys) == 2):
                 part_name = "/".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
                 part_sd = storage(f"{location}/{part_name}", cd_id)
                 part_id = ids("MPartition")

@@ -1,10 +1,11 @@
 """The embedded environment's workloads: real local processes, scaled 0↔1, killed with -9,
-ready when their HTTP readiness endpoint says so."""
+ready when their readiness probe (HTTP endpoint, Thrift call) says so."""
 
 from __future__ import annotations
 
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +16,8 @@ from drtests.processes import ManagedProcess, free_port
 @dataclass
 class _Workload:
     process: ManagedProcess
-    port: int
+    probe: Callable[[], bool]
     replicas: int = 0
-
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/healthz"
 
 
 class LocalPlatform:
@@ -52,11 +49,13 @@ class LocalPlatform:
             *role_args,
         ]
         process = ManagedProcess(name, argv, self.workdir / f"{name}.log", env=env)
-        self._workloads[name] = _Workload(process, port)
-        return self._workloads[name].health_url
+        health_url = f"http://127.0.0.1:{port}/healthz"
+        self.add_process(name, process, lambda: _http_ok(health_url))
+        return health_url
 
-    def url(self, workload: str, path: str) -> str:
-        return f"http://127.0.0.1:{self._get(workload).port}{path}"
+    def add_process(self, name: str, process: ManagedProcess, probe: Callable[[], bool]) -> None:
+        """Supervise an existing service process (the real HMS) under a workload name."""
+        self._workloads[name] = _Workload(process, probe)
 
     def _get(self, workload: str) -> _Workload:
         try:
@@ -83,11 +82,11 @@ class LocalPlatform:
         item = self._get(workload)
         if item.replicas == 0:
             return 0.0
-        return item.process.wait_ready(lambda: _http_ok(item.health_url), timeout)
+        return item.process.wait_ready(item.probe, timeout)
 
     def ready(self, workload: str) -> bool:
         item = self._get(workload)
-        return item.process.running() and _http_ok(item.health_url)
+        return item.process.running() and item.probe()
 
     def kill(self, workload: str) -> None:
         self._get(workload).process.kill()
