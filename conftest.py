@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.objectstore",
     "fixtures.faults",
     "fixtures.hive",
+    "fixtures.monitoring",
 ]

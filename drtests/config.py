@@ -108,6 +108,28 @@ class AttestationSetting(_Strict):
     note: str = ""
 
 
+class HealthThresholds(_Strict):
+    """The runbook's alert thresholds: crossing one fails the post-restore health check."""
+
+    p95_latency_seconds: float = Field(default=5.0, gt=0)
+    errors_per_minute: float = Field(default=10.0, ge=0)
+    connection_pool_ratio: float = Field(default=0.80, gt=0, le=1)
+    heap_ratio: float = Field(default=0.85, gt=0, le=1)
+
+
+class MonitoringSettings(_Strict):
+    """Prometheus and Pushgateway, and the expressions the health checks evaluate. The
+    defaults are the runbook's; the embedded environment runs its own Prometheus stack."""
+
+    prometheus_url: str | None = None
+    pushgateway_url: str | None = None
+    job: str = "hive-metastore"
+    rate_window: str = "5m"
+    heap_used: str = 'sum(jvm_memory_used_bytes{area="heap",job="hive-metastore"})'
+    heap_max: str = 'sum(jvm_memory_max_bytes{area="heap",job="hive-metastore"})'
+    thresholds: HealthThresholds = HealthThresholds()
+
+
 class Profile(_Strict):
     name: str
     environment: EnvironmentKind = "local"
@@ -124,6 +146,7 @@ class Profile(_Strict):
     services: Services = Services()
     safety: Safety = Safety()
     seed: SeedSettings = SeedSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     state_dir: Path = Path(".drtests")
 
     def objective(self, procedure: str) -> Objective:
@@ -186,7 +209,17 @@ DEFAULT_OBJECTIVES = {
 
 def local_profile() -> Profile:
     """The built-in profile of the embedded environment."""
-    return Profile(name="local", environment="local", objectives=dict(DEFAULT_OBJECTIVES))
+    return Profile(
+        name="local",
+        environment="local",
+        objectives=dict(DEFAULT_OBJECTIVES),
+        # the local metastore service is not a JVM: its memory against its budget
+        monitoring=MonitoringSettings(
+            rate_window="30s",  # the local Prometheus compresses time; see monitoring.stack
+            heap_used='sum(process_resident_memory_bytes{job="hive-metastore"})',
+            heap_max='sum(hive_metastore_memory_budget_bytes{job="hive-metastore"})',
+        ),
+    )
 
 
 def load_profile(path: Path | None, environment: EnvironmentKind | None = None) -> Profile:

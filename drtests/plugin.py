@@ -22,6 +22,7 @@ from drtests.evidence.model import Attestation, Participant, RunRecord
 from drtests.evidence.render import print_summary
 from drtests.evidence.store import read_scenarios, runbook_hashes
 from drtests.ledger import FaultLedger, utcnow
+from drtests.monitoring.progress import ProgressPusher
 from drtests.redaction import Redactor
 from drtests.safety import SafetyRails
 
@@ -37,6 +38,7 @@ MARKERS = {
     "airflow": "Airflow metadata component",
     "mlflow": "MLflow component",
     "platform": "service workloads (Kubernetes or local processes)",
+    "monitoring": "Prometheus, Pushgateway and alert rules",
 }
 
 
@@ -53,6 +55,8 @@ class DRSession:
     controller: bool
     run: RunRecord | None = None
     manifest_head: str = ""
+    #: restore progress pushed to a Pushgateway, when one is configured
+    progress: ProgressPusher | None = None
 
 
 dr_session_key = pytest.StashKey[DRSession]()
@@ -74,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=Path,
         default=Path("reports"),
         help="evidence is written to DIR/<run-id>/ (default: reports)",
+    )
+    group.addoption(
+        "--dr-pushgateway",
+        metavar="URL",
+        default=None,
+        help="push restore progress metrics to this Prometheus Pushgateway",
     )
     group.addoption(
         "--dr-dry-run",
@@ -140,7 +150,9 @@ def pytest_configure(config: pytest.Config) -> None:
         confirmation=config.getoption("dr_confirm_production"),
         plan_file=run_dir / "plan.txt",
     )
+    pushgateway = config.getoption("dr_pushgateway") or profile.monitoring.pushgateway_url
     config.stash[dr_session_key] = DRSession(
+        progress=ProgressPusher(pushgateway, run_id) if pushgateway else None,
         profile=profile,
         safety=safety,
         redact=redact,

@@ -11,7 +11,7 @@ from pathlib import Path
 from drtests.config import Profile
 from drtests.errors import EnvironmentUnavailable
 from drtests.objectstore import S3Endpoint
-from drtests.postgres import PostgresEndpoint
+from drtests.postgres import LocalPostgres, PostgresEndpoint
 
 
 @dataclass
@@ -24,6 +24,8 @@ class Environment:
     workdir: Path
     #: targets created by this run, safe to break without further confirmation
     ephemeral_targets: set[str] = field(default_factory=set)
+    #: the server process itself, where this run owns it (embedded environment)
+    postgres_server: LocalPostgres | None = None
 
     def pg_target(self, database: str) -> str:
         return f"postgresql://{self.postgres.host}:{self.postgres.port}/{database}"

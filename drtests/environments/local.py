@@ -37,6 +37,7 @@ def local_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
             s3_primary=primary,
             s3_dr=dr,
             workdir=workdir,
+            postgres_server=pg,
         )
         buckets = (*profile.buckets.data, profile.buckets.backups)
         env.ephemeral_targets = {

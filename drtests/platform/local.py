@@ -26,6 +26,7 @@ class LocalPlatform:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._workloads: dict[str, _Workload] = {}
+        self._addresses: dict[str, str] = {}
 
     def add_metastore_service(self, name: str, dsn: str) -> str:
         """Register the metastore front end; returns its readiness URL. The DSN travels in
@@ -51,7 +52,13 @@ class LocalPlatform:
         process = ManagedProcess(name, argv, self.workdir / f"{name}.log", env=env)
         health_url = f"http://127.0.0.1:{port}/healthz"
         self.add_process(name, process, lambda: _http_ok(health_url))
+        self._addresses[name] = f"127.0.0.1:{port}"
         return health_url
+
+    def address(self, workload: str) -> str:
+        """host:port of a workload's HTTP endpoint (readiness, metrics)."""
+        self._get(workload)
+        return self._addresses[workload]
 
     def add_process(self, name: str, process: ManagedProcess, probe: Callable[[], bool]) -> None:
         """Supervise an existing service process (the real HMS) under a workload name."""

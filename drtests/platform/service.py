@@ -4,6 +4,10 @@
 to the metastore database, and ``/healthz`` and ``/databases`` (SHOW DATABASES) answer from
 it. ``--depends-on URL`` makes it a dependant (history server, notebooks): it is ready only
 while the metastore service answers. The DSN is passed through the environment, never argv.
+
+``/metrics`` exports, under the metric names the runbook's dashboards use, what the process
+measures of its own work: operation latency and errors (each scrape runs a SHOW DATABASES),
+its connection pool, and its resident memory against its memory budget (it has no JVM heap).
 """
 
 from __future__ import annotations
@@ -16,6 +20,49 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+MEMORY_BUDGET_BYTES = 512 * 1024 * 1024
+POOL_SIZE = 10
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.latency = Histogram(
+            "hive_metastore_operation_latency_seconds",
+            "metastore operation latency",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "hive_metastore_operation_errors",
+            "failed metastore operations",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.pool_active = Gauge(
+            "hive_metastore_connection_pool_active", "open connections", registry=self.registry
+        )
+        self.pool_max = Gauge(
+            "hive_metastore_connection_pool_max", "pool size", registry=self.registry
+        )
+        self.pool_max.set(POOL_SIZE)
+        for operation in ("get_all_databases",):  # series exist before the first error
+            self.latency.labels(operation)
+            self.errors.labels(operation)
+        self.health = Gauge("hive_metastore_health", "1 while healthy", registry=self.registry)
+        Gauge("hive_metastore_memory_budget_bytes", "memory budget", registry=self.registry).set(
+            MEMORY_BUDGET_BYTES
+        )
 
 
 class _State:
@@ -23,8 +70,21 @@ class _State:
         self.dsn = dsn
         self.depends_on = depends_on
         self.conn: psycopg.Connection[Any] | None = None
+        self.metrics = _Metrics()
 
     def databases(self) -> list[str]:
+        """SHOW DATABASES, timed and counted as the metastore's get_all_databases."""
+        with (
+            self.metrics.latency.labels("get_all_databases").time(),
+            self.metrics.pool_active.track_inprogress(),
+        ):
+            try:
+                return self._databases()
+            except Exception:
+                self.metrics.errors.labels("get_all_databases").inc()
+                raise
+
+    def _databases(self) -> list[str]:
         assert self.dsn is not None
         for _ in range(2):
             try:
@@ -66,6 +126,17 @@ def main() -> None:
                 elif self.path == "/healthz":
                     ok, detail = state.healthy()
                     body, status = json.dumps({"ok": ok, "detail": detail}), 200 if ok else 503
+                elif self.path == "/metrics":
+                    if state.dsn is not None:
+                        ok, _ = state.healthy()
+                        state.metrics.health.set(1 if ok else 0)
+                    data = generate_latest(state.metrics.registry)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 else:
                     body, status = "{}", 404
             except Exception as exc:

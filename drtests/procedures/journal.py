@@ -21,9 +21,14 @@ RUNBOOK_RESTORE = "000 Restore Procedure"
 class Journal:
     """Timed steps of one scenario."""
 
-    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        progress: Callable[[str], None] | None = None,
+        finished: Callable[[StepRecord], None] | None = None,
+    ) -> None:
         self.steps: list[StepRecord] = []
         self._progress = progress
+        self._finished = finished
         self._t0 = time.monotonic()
 
     @contextmanager
@@ -43,6 +48,8 @@ class Journal:
             finally:
                 record.duration_s = round(time.monotonic() - start, 3)
                 record.ended_at = utcnow()
+                if self._finished is not None:
+                    self._finished(record)
 
     def planned(self, name: str, runbook_step: str, detail: str) -> None:
         self.steps.append(

@@ -1,0 +1,71 @@
+"""The Prometheus HTTP API, as the runbook's ``curl …/api/v1/query`` uses it."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from drtests.errors import EnvironmentUnavailable
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+
+class PrometheusAPI:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        request = f"{self.url}{path}{query}"
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                body = json.load(resp)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise EnvironmentUnavailable(f"Prometheus {self.url}{path}: {detail}") from None
+        except (OSError, ValueError) as exc:
+            raise EnvironmentUnavailable(f"Prometheus {self.url} unreachable: {exc}") from None
+        if body.get("status") != "success":
+            raise EnvironmentUnavailable(f"Prometheus {self.url}{path}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[Sample]:
+        """An instant vector (scalars come back as one unlabelled sample)."""
+        data = self._get("/api/v1/query", {"query": expr})
+        if data["resultType"] == "scalar":
+            return [Sample({}, float(data["result"][1]))]
+        return [Sample(dict(r["metric"]), float(r["value"][1])) for r in data["result"]]
+
+    def alerts(self) -> dict[str, str]:
+        """Alert name → state (pending or firing) of the alerts active now."""
+        return {a["labels"]["alertname"]: a["state"] for a in self._get("/api/v1/alerts")["alerts"]}
+
+    def rule_names(self) -> set[str]:
+        groups = self._get("/api/v1/rules")["groups"]
+        return {r["name"] for g in groups for r in g["rules"]}
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:  # noqa: S310
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def wait_for(self, expr: str, timeout: float = 30.0, interval: float = 0.5) -> list[Sample]:
+        """Wait until ``expr`` returns a sample (scrapes and rule evaluations take a moment)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            samples = self.query(expr)
+            if samples or time.monotonic() > deadline:
+                return samples
+            time.sleep(interval)
