@@ -195,6 +195,24 @@ def _metastore(args: argparse.Namespace, _extra: list[str]) -> int:
         return 0
 
 
+def _doctor(args: argparse.Namespace, _extra: list[str]) -> int:
+    """Preflight before a game day: GO only when every check passes."""
+    from drtests.doctor import run_doctor
+
+    profile = load_profile(args.profile, "live")
+    if profile.environment != "live":
+        raise DRError(
+            'doctor checks a live platform: pass --profile with environment = "live" '
+            "(the embedded environment is created fresh by every run)"
+        )
+    from drtests.environments.live import live_environment
+
+    env = live_environment(profile, profile.state_dir.absolute())
+    code = _print_checks(run_doctor(profile, env))
+    print("GO: ready for the game day" if code == 0 else "NO-GO: fix the failing checks first")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--confirm-production", default=None)
     ms.set_defaults(run=_metastore)
 
+    dc = sub.add_parser("doctor", help="preflight of a live platform: go / no-go")
+    dc.add_argument("--profile", type=Path, required=True)
+    dc.set_defaults(run=_doctor)
     lg = sub.add_parser("ledger", help="show faults not yet reverted")
     lg.add_argument("--profile", type=Path, default=None)
     lg.add_argument("--all", action="store_true")

@@ -204,6 +204,9 @@ DEFAULT_OBJECTIVES = {
     "s3_version_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=0),
     "s3_archive_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=24 * 3600),
     "s3_dr_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=3600),
+    # readiness: a full restore started now would meet its objectives; the RPO achieved is
+    # the age of the newest verified backup
+    "dr_readiness": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
 }
 
 

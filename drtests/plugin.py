@@ -39,6 +39,8 @@ MARKERS = {
     "mlflow": "MLflow component",
     "platform": "service workloads (Kubernetes or local processes)",
     "monitoring": "Prometheus, Pushgateway and alert rules",
+    "readiness": "prevention measures of the runbooks exist and work",
+    "exclude_alerts": "alert rules the local Prometheus leaves out (readiness controls)",
 }
 
 

@@ -18,6 +18,7 @@ from drtests.backups import BackupCatalog
 from drtests.environments import Environment
 from drtests.faults import BlankStorageLocations
 from drtests.metastore.changes import measure_rpo
+from drtests.monitoring.dashboard import panel_queries
 from drtests.monitoring.health import check_health
 from drtests.monitoring.progress import ProgressPusher
 from drtests.monitoring.stack import LocalMonitoring
@@ -89,6 +90,11 @@ def test_restore_progress_and_health_in_prometheus(
     steps = {s.labels["step"] for s in api.wait_for(f"drtests_step_duration_seconds{{{run}}}")}
     assert {"Restore database", "Verify checksum", "Scale up metastore and wait ready"} <= steps
     assert pushed_progress.failures == 0
+    # the shipped dashboard shows this run: every panel's query runs, progress panels have data
+    for title, expr in panel_queries(dr.run_id, dr.profile.monitoring.rate_window):
+        samples = api.query(expr)
+        if title in ("Restore completion", "Step durations", "Service health"):
+            assert samples, f"dashboard panel {title!r} shows nothing"
     scenario.measured_rpo(
         measure_rpo(changes_before_fault, metastore.change_log(), scenario.incident_time)
     )

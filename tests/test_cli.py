@@ -210,3 +210,49 @@ def test_metastore_repair_from_the_command_line(
     assert _drtests("metastore", "check", "--profile", profile).returncode == 0
     with metastore.connect() as conn:
         assert partition_inventory(conn) == partitions
+
+
+def _doctor_profile(live_profile: tuple[Path, str], tmp_path: Path, **overrides: str) -> Path:
+    path, _ = live_profile
+    text = path.read_text()
+    for old, new in overrides.items():
+        text = text.replace(old, new)
+    text += f'[metastore]\nbackup_prefix = "doctor-{tmp_path.name}/"\n'
+    doctor = tmp_path / "doctor.toml"
+    doctor.write_text(text)
+    return doctor
+
+
+def test_doctor_says_no_go_without_a_backup_then_go(
+    live_profile: tuple[Path, str],
+    metastore: MetastoreUnderTest,
+    dr_environment: Environment,
+    tmp_path: Path,
+) -> None:
+    from drtests.backups import BackupCatalog
+
+    profile = _doctor_profile(live_profile, tmp_path)
+    first = _drtests("doctor", "--profile", str(profile))
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "FAILED  backup_fresh" in first.stdout and "no backup at all" in first.stdout
+    assert first.stdout.rstrip().endswith("NO-GO: fix the failing checks first")
+
+    catalog = BackupCatalog(dr_environment.s3_primary, "spark-backups", f"doctor-{tmp_path.name}/")
+    catalog.create(metastore.target.endpoint, metastore.target.database)
+    second = _drtests("doctor", "--profile", str(profile))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "ok      newest_backup_verifies" in second.stdout
+    assert second.stdout.rstrip().endswith("GO: ready for the game day")
+    assert live_profile[1] not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def test_doctor_with_a_wrong_password_names_the_endpoint(
+    live_profile: tuple[Path, str], tmp_path: Path
+) -> None:
+    password = live_profile[1]
+    profile = _doctor_profile(live_profile, tmp_path, **{f":{password}@": ":wrong-password@"})
+    result = _drtests("doctor", "--profile", str(profile))
+    assert result.returncode == 1
+    assert "FAILED  postgres_ready: PostgreSQL 127.0.0.1" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "wrong-password" not in result.stdout + result.stderr

@@ -75,6 +75,23 @@ def _check(*names: str) -> Rule:
     return rule
 
 
+def _health(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
+    """Passed when every restore whose verification asked Prometheus found it healthy."""
+    watched = [
+        (r, [c for c in r.verification if c.name.startswith("health_")]) for r in _restores(records)
+    ]
+    watched = [(r, checks) for r, checks in watched if checks]
+    if not watched:
+        return "not-run", ["no restore in this run was verified against Prometheus"]
+    evidence = [
+        f"{r.scenario_id}: {c.name} {'ok' if c.ok else 'FAILED'}"
+        for r, checks in watched
+        for c in checks
+    ]
+    ok = all(c.ok for _, checks in watched for c in checks)
+    return ("passed" if ok else "failed"), evidence
+
+
 def _component(component: str) -> Rule:
     """For components whose scenarios are not in this run: reported as not run."""
 
@@ -133,7 +150,7 @@ POST_RESTORE: list[tuple[str, str | None, Rule | None]] = [
     ("Airflow DAGs loaded successfully", None, _component("airflow")),
     ("MLflow experiments accessible", None, _component("mlflow")),
     ("Test job completed successfully", None, _component("test-job")),
-    ("Monitoring shows healthy state", None, _component("monitoring")),
+    ("Monitoring shows healthy state", None, _health),
 ]
 
 

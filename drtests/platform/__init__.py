@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """The last run of a scheduled job (a Kubernetes CronJob's last Job, or a local one)."""
+
+    started_at: datetime
+    succeeded: bool
+    detail: str = ""
 
 
 class Platform(Protocol):
@@ -17,3 +28,7 @@ class Platform(Protocol):
     def kill(self, workload: str) -> None: ...
 
     def delete_spark_applications(self, selector: str) -> int: ...
+
+    def job_exists(self, name: str) -> bool: ...
+
+    def last_job_run(self, name: str) -> JobRun | None: ...

@@ -7,9 +7,11 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from drtests.errors import EnvironmentUnavailable
+from drtests.platform import JobRun
 from drtests.processes import ManagedProcess, free_port
 
 
@@ -27,6 +29,8 @@ class LocalPlatform:
         self.workdir = workdir
         self._workloads: dict[str, _Workload] = {}
         self._addresses: dict[str, str] = {}
+        self._jobs: dict[str, Callable[[], str]] = {}
+        self._job_runs: dict[str, JobRun] = {}
 
     def add_metastore_service(self, name: str, dsn: str) -> str:
         """Register the metastore front end; returns its readiness URL. The DSN travels in
@@ -100,6 +104,31 @@ class LocalPlatform:
 
     def delete_spark_applications(self, selector: str) -> int:
         return 0  # no Spark operator locally: nothing runs as a SparkApplication
+
+    # ------------------------------------------------------------ scheduled jobs
+
+    def add_job(self, name: str, run: Callable[[], str]) -> None:
+        """A scheduled job (the runbooks' CronJobs); ``run`` returns a one-line result and
+        raises when the job fails."""
+        self._jobs[name] = run
+
+    def run_job(self, name: str) -> JobRun:
+        """Run a job now, as its schedule would, and remember the run."""
+        if name not in self._jobs:
+            raise EnvironmentUnavailable(f"no job named {name!r} on the local platform")
+        started = datetime.now(UTC)
+        try:
+            detail, ok = self._jobs[name](), True
+        except Exception as exc:
+            detail, ok = f"{type(exc).__name__}: {exc}", False
+        self._job_runs[name] = JobRun(started, ok, detail)
+        return self._job_runs[name]
+
+    def job_exists(self, name: str) -> bool:
+        return name in self._jobs
+
+    def last_job_run(self, name: str) -> JobRun | None:
+        return self._job_runs.get(name)
 
     def stop_all(self) -> None:
         for item in self._workloads.values():

@@ -25,10 +25,12 @@ class Journal:
         self,
         progress: Callable[[str], None] | None = None,
         finished: Callable[[StepRecord], None] | None = None,
+        status: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.steps: list[StepRecord] = []
         self._progress = progress
         self._finished = finished
+        self._status = status
         self._t0 = time.monotonic()
 
     @contextmanager
@@ -50,6 +52,11 @@ class Journal:
                 record.ended_at = utcnow()
                 if self._finished is not None:
                     self._finished(record)
+
+    def status(self, kind: str, name: str, ok: bool) -> None:
+        """A state the Restore Progress dashboard shows: ``service`` ready, ``database`` up."""
+        if self._status is not None:
+            self._status(kind, name, ok)
 
     def planned(self, name: str, runbook_step: str, detail: str) -> None:
         self.steps.append(

@@ -69,6 +69,7 @@ def hms_full_restore(
             for name in target.dependents:
                 outcome.remembered_replicas[name] = target.platform.replicas(name)
                 target.platform.scale(name, 0)
+                journal.status("service", name, False)
             s.detail = (
                 f"scaled {', '.join(target.dependents)} to 0; {deleted} SparkApplications deleted"
             )
@@ -77,6 +78,7 @@ def hms_full_restore(
                 target.metastore_service
             )
             target.platform.scale(target.metastore_service, 0)
+            journal.status("service", target.metastore_service, False)
             s.detail = f"{target.metastore_service} scaled to 0"
         with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
             candidates = catalog.candidates_before(incident_time)
@@ -86,7 +88,9 @@ def hms_full_restore(
             outcome.safety_snapshot = take_safety_snapshot(target)
             s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore database", f"{RUNBOOK_HMS} · Option 1 step 3") as s:
+            journal.status("database", target.database, False)
             replace_database(target.pg, target.database, local)
+            journal.status("database", target.database, True)
             s.detail = f"{target.database} replaced from {outcome.backup.key}"
     except BaseException:
         restart_services(target, outcome.remembered_replicas, journal, after_failure=True)
@@ -117,6 +121,7 @@ def restart_services(
             for name in names:
                 try:
                     target.platform.wait_ready(name, timeout)
+                    journal.status("service", name, True)
                 except DRError as exc:
                     if not after_failure:
                         raise
