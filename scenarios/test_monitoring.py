@@ -81,7 +81,7 @@ def test_restore_progress_and_health_in_prometheus(
     scenario.restored(backup.uri)
 
     api = monitoring.api
-    health = check_health(api, dr.profile.monitoring, wait_for_data=30)
+    health = check_health(api, dr.profile.monitoring, wait_for_data=60)
     assert scenario.verified([*metastore.verify(baseline), *health]), failed(health)
 
     run = f'run_id="{dr.run_id}",scenario="{scenario.record.scenario_id}"'

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import yaml
 from drtests.errors import EnvironmentUnavailable
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.postgres import PostgresEndpoint
-from drtests.processes import ManagedProcess, free_port, tcp_open
+from drtests.processes import ManagedProcess, free_port
 
 RULES_FILE = "hive-metastore.rules.yml"
 BINARIES = {
@@ -47,6 +49,14 @@ def alert_rules(for_override: str | None = None, window: str | None = None) -> d
             if window is not None:
                 rule["expr"] = rule["expr"].replace(SHIPPED_WINDOW, f"[{window}]")
     return rules
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def find_binaries() -> dict[str, str]:
@@ -78,68 +88,83 @@ class LocalMonitoring:
         rate_window: str = "30s",
         exclude_alerts: tuple[str, ...] = (),
     ) -> None:
-        binaries = find_binaries()
+        self.binaries = find_binaries()
         self.workdir = workdir
+        self.targets = targets
         workdir.mkdir(parents=True, exist_ok=True)
-        self.prometheus_port, self.pushgateway_port, self.exporter_port = (
-            free_port(),
-            free_port(),
-            free_port(),
-        )
         rules = alert_rules(for_override="0s", window=rate_window)
         for group in rules["groups"]:
             group["rules"] = [r for r in group["rules"] if r["alert"] not in exclude_alerts]
         (workdir / RULES_FILE).write_text(json.dumps(rules))
+        self._dsn = postgres.dsn("postgres") + "?sslmode=disable"
+        self.pushgateway_port = self.exporter_port = self.prometheus_port = 0
+        self.pushgateway = self._pushgateway(free_port())
+        self.exporter = self._exporter(free_port())
+        self.prometheus = self._prometheus(free_port())
+
+    # each server gets a fresh port; one another process took in the meantime means a retry
+
+    def _pushgateway(self, port: int) -> ManagedProcess:
+        self.pushgateway_port = port
+        return ManagedProcess(
+            "pushgateway",
+            [self.binaries["pushgateway"], f"--web.listen-address=127.0.0.1:{port}"],
+            self.workdir / "pushgateway.log",
+        )
+
+    def _exporter(self, port: int) -> ManagedProcess:
+        self.exporter_port = port
+        return ManagedProcess(
+            "postgres-exporter",
+            [self.binaries["postgres_exporter"], f"--web.listen-address=127.0.0.1:{port}"],
+            self.workdir / "postgres-exporter.log",
+            env={"DATA_SOURCE_NAME": self._dsn, "PATH": "/usr/bin:/bin"},  # never in argv
+        )
+
+    def _prometheus(self, port: int) -> ManagedProcess:
+        self.prometheus_port = port
+        self.api = PrometheusAPI(self.prometheus_url)
+        return ManagedProcess(
+            "prometheus",
+            [
+                self.binaries["prometheus"],
+                f"--config.file={self.workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            self.workdir / "prometheus.log",
+        )
+
+    def _write_config(self) -> None:
         scrape = [
-            *targets,
+            *self.targets,
             ScrapeTarget("pushgateway", f"127.0.0.1:{self.pushgateway_port}"),
             ScrapeTarget("postgres", f"127.0.0.1:{self.exporter_port}"),
         ]
         config = {
             "global": {
-                # the exporter takes about a second to report a database that is down
                 "scrape_interval": "2s",
                 "scrape_timeout": "2s",
                 "evaluation_interval": "1s",
             },
-            "rule_files": [str(workdir / RULES_FILE)],
+            "rule_files": [str(self.workdir / RULES_FILE)],
             "scrape_configs": [
                 {
                     "job_name": t.job,
                     "metrics_path": t.metrics_path,
                     "honor_labels": t.job == "pushgateway",
                     "static_configs": [{"targets": [t.address]}],
+                    # the exporter queries every statistics view: slower on a busy server
+                    **(
+                        {"scrape_interval": "5s", "scrape_timeout": "5s"}
+                        if t.job == "postgres"
+                        else {}
+                    ),
                 }
                 for t in scrape
             ],
         }
-        (workdir / "prometheus.yml").write_text(json.dumps(config, indent=1))
-        self.prometheus = ManagedProcess(
-            "prometheus",
-            [
-                binaries["prometheus"],
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
-            ],
-            workdir / "prometheus.log",
-        )
-        self.pushgateway = ManagedProcess(
-            "pushgateway",
-            [binaries["pushgateway"], f"--web.listen-address=127.0.0.1:{self.pushgateway_port}"],
-            workdir / "pushgateway.log",
-        )
-        dsn = postgres.dsn("postgres") + "?sslmode=disable"
-        self.exporter = ManagedProcess(
-            "postgres-exporter",
-            [
-                binaries["postgres_exporter"],
-                f"--web.listen-address=127.0.0.1:{self.exporter_port}",
-            ],
-            workdir / "postgres-exporter.log",
-            env={"DATA_SOURCE_NAME": dsn, "PATH": "/usr/bin:/bin"},  # the DSN never in argv
-        )
-        self.api = PrometheusAPI(self.prometheus_url)
+        (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=1))
 
     @property
     def prometheus_url(self) -> str:
@@ -149,15 +174,44 @@ class LocalMonitoring:
     def pushgateway_url(self) -> str:
         return f"http://127.0.0.1:{self.pushgateway_port}"
 
-    def start(self, timeout: float = 30) -> None:
-        for process, port in (
-            (self.pushgateway, self.pushgateway_port),
-            (self.exporter, self.exporter_port),
-        ):
+    def _launch(
+        self,
+        process: ManagedProcess,
+        rebuild: Callable[[int], ManagedProcess],
+        ready: Callable[[], bool],
+        timeout: float,
+    ) -> ManagedProcess:
+        for _attempt in range(3):
             process.start()
-            process.wait_ready(partial(tcp_open, "127.0.0.1", port), timeout)
-        self.prometheus.start()
-        self.prometheus.wait_ready(self.api.ready, timeout)
+            try:
+                process.wait_ready(ready, timeout)
+                time.sleep(0.2)  # a port someone else took answers too: ours must still run
+                if process.running():
+                    return process
+            except EnvironmentUnavailable:
+                if "address already in use" not in process.log_tail(5):
+                    raise
+            process.stop()
+            process = rebuild(free_port())
+        raise EnvironmentUnavailable(f"{process.name}: no free port after 3 attempts")
+
+    def start(self, timeout: float = 30) -> None:
+        self.pushgateway = self._launch(
+            self.pushgateway,
+            self._pushgateway,
+            lambda: _http_ok(f"{self.pushgateway_url}/-/ready"),
+            timeout,
+        )
+        self.exporter = self._launch(
+            self.exporter,
+            self._exporter,
+            lambda: _http_ok(f"http://127.0.0.1:{self.exporter_port}/"),
+            timeout,
+        )
+        self._write_config()
+        self.prometheus = self._launch(
+            self.prometheus, self._prometheus, lambda: self.api.ready(), timeout
+        )
 
     def stop(self) -> None:
         for process in (self.prometheus, self.exporter, self.pushgateway):
