@@ -204,6 +204,8 @@ DEFAULT_OBJECTIVES = {
     "s3_version_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=0),
     "s3_archive_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=24 * 3600),
     "s3_dr_restore": Objective(rto_seconds=4 * 3600, rpo_seconds=3600),
+    # a killed pod: Kubernetes reschedules it within minutes; committed data must survive
+    "pod_recovery": Objective(rto_seconds=5 * 60, rpo_seconds=0),
     # readiness: a full restore started now would meet its objectives; the RPO achieved is
     # the age of the newest verified backup
     "dr_readiness": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),

@@ -6,6 +6,7 @@ Every child is started with ``PR_SET_PDEATHSIG`` so it dies with the runner, eve
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -113,10 +114,15 @@ class ManagedProcess:
         return wait_until(ready, timeout, self.name)
 
     def kill(self) -> None:
-        """kill -9, as an incident would."""
+        """kill -9 of the process and everything it started, as a pod kill would (a
+        PostgreSQL postmaster's backends would otherwise hold its shared memory)."""
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGKILL)
+            tree = [self._proc.pid, *descendants(self._proc.pid)]
+            for pid in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self._proc.wait()
+            wait_until(lambda: not any(_alive(pid) for pid in tree[1:]), 10, "killed processes")
 
     def stop(self, timeout: float = 15) -> None:
         if self._proc is None or self._proc.poll() is not None:
@@ -134,6 +140,35 @@ class ManagedProcess:
         except OSError:
             return ""
         return " | ".join(text[-lines:])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    queue = list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def ensure_system_user(name: str) -> str:

@@ -80,3 +80,47 @@ def test_servers_die_with_the_run(sig: signal.Signals, tmp_path: Path) -> None:
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_kill_takes_the_whole_process_tree(tmp_path: Path) -> None:
+    """A pod kill: the workload's children go with it (a postmaster's backends would
+    otherwise keep its shared memory and block the restart)."""
+    from drtests.processes import ManagedProcess, descendants
+
+    process = ManagedProcess(
+        "tree", ["sh", "-c", "sleep 300 & sleep 300 & wait"], tmp_path / "tree.log"
+    )
+    process.start()
+    assert process.pid is not None
+    deadline = time.monotonic() + 10
+    while len(descendants(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = descendants(process.pid)
+    assert len(children) == 2
+    process.kill()
+    for pid in children:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_supervisor_restarts_a_killed_workload_and_measures_it(tmp_path: Path) -> None:
+    from drtests.platform.local import LocalPlatform
+    from drtests.processes import ManagedProcess
+
+    platform = LocalPlatform(tmp_path)
+    process = ManagedProcess("sleeper", ["sleep", "300"], tmp_path / "sleeper.log")
+    platform.add_process("sleeper", process, process.running)
+    platform.scale("sleeper", 1)
+    first = process.pid
+    try:
+        recovery = platform.kill_and_measure("sleeper", timeout=10)
+        assert process.pid != first and process.running()
+        assert 0 <= recovery.rescheduled_s <= recovery.ready_s < 10
+        # the replacement outlives the end of supervision (its death signal follows the
+        # thread that started it)
+        platform.stop_supervising()
+        time.sleep(0.5)
+        assert process.running()
+    finally:
+        platform.stop_all()
+    assert not process.running()

@@ -16,6 +16,25 @@ class JobRun:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class PodRecovery:
+    """Recovery after a pod kill, measured as Krkn reports it."""
+
+    workload: str
+    rescheduled_s: float  # kill → a replacement runs
+    ready_s: float  # kill → the replacement is ready
+
+    @property
+    def total_s(self) -> float:
+        return self.ready_s
+
+    def describe(self) -> str:
+        return (
+            f"{self.workload}: rescheduled after {self.rescheduled_s:.2f}s, "
+            f"ready after {self.ready_s:.2f}s"
+        )
+
+
 class Platform(Protocol):
     """What the runbooks do with workloads: scale, wait for readiness, kill."""
 

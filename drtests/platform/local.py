@@ -4,15 +4,18 @@ ready when their readiness probe (HTTP endpoint, Thrift call) says so."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 from drtests.errors import EnvironmentUnavailable
-from drtests.platform import JobRun
-from drtests.processes import ManagedProcess, free_port
+from drtests.platform import JobRun, PodRecovery
+from drtests.processes import ManagedProcess, free_port, wait_until
 
 
 @dataclass
@@ -20,6 +23,7 @@ class _Workload:
     process: ManagedProcess
     probe: Callable[[], bool]
     replicas: int = 0
+    restarts: list[float] = field(default_factory=list)  # monotonic times of restarts
 
 
 class LocalPlatform:
@@ -30,6 +34,7 @@ class LocalPlatform:
         self._workloads: dict[str, _Workload] = {}
         self._addresses: dict[str, str] = {}
         self._jobs: dict[str, Callable[[], str]] = {}
+        self._lock = threading.RLock()
         self._job_runs: dict[str, JobRun] = {}
 
     def add_metastore_service(self, name: str, dsn: str) -> str:
@@ -83,11 +88,39 @@ class LocalPlatform:
         item = self._get(workload)
         if replicas not in (0, 1):
             raise ValueError("local workloads run 0 or 1 replica")
-        if replicas == 0:
-            item.process.stop()
-        else:
-            item.process.start()
-        item.replicas = replicas
+        with self._lock:
+            item.replicas = replicas
+            if replicas == 0:
+                item.process.stop()
+            else:
+                item.process.start()
+
+    # ------------------------------------------------------------ supervision
+
+    def supervise(self) -> None:
+        """Restart workloads that should run but do not, as a ReplicaSet and the kubelet
+        do (restartPolicy Always, no back-off)."""
+        _Supervisor.watch(self)
+
+    def restart_missing(self) -> None:
+        with self._lock:
+            for item in self._workloads.values():
+                if item.replicas and not item.process.running():
+                    item.process.start()
+                    item.restarts.append(time.monotonic())
+
+    def kill_and_measure(self, workload: str, timeout: float) -> PodRecovery:
+        """kill -9 the workload's process tree and measure its recovery under supervision."""
+        item = self._get(workload)
+        self.supervise()
+        killed = time.monotonic()
+        with self._lock:
+            item.process.kill()
+
+        wait_until(lambda: any(t >= killed for t in item.restarts), timeout, f"{workload} restart")
+        rescheduled = next(t for t in item.restarts if t >= killed) - killed
+        item.process.wait_ready(item.probe, timeout)
+        return PodRecovery(workload, rescheduled, time.monotonic() - killed)
 
     def wait_ready(self, workload: str, timeout: float) -> float:
         item = self._get(workload)
@@ -100,7 +133,8 @@ class LocalPlatform:
         return item.process.running() and item.probe()
 
     def kill(self, workload: str) -> None:
-        self._get(workload).process.kill()
+        with self._lock:
+            self._get(workload).process.kill()
 
     def delete_spark_applications(self, selector: str) -> int:
         return 0  # no Spark operator locally: nothing runs as a SparkApplication
@@ -130,10 +164,46 @@ class LocalPlatform:
     def last_job_run(self, name: str) -> JobRun | None:
         return self._job_runs.get(name)
 
+    def stop_supervising(self) -> None:
+        _Supervisor.unwatch(self)
+
     def stop_all(self) -> None:
+        self.stop_supervising()
         for item in self._workloads.values():
             item.process.stop()
             item.replicas = 0
+
+
+class _Supervisor:
+    """One thread for the whole run that restarts what supervised platforms miss. It lives
+    as long as the run: a child's death signal (PR_SET_PDEATHSIG) follows the thread that
+    started it, so a thread that ended would take the restarted processes with it."""
+
+    _platforms: ClassVar[set[LocalPlatform]] = set()
+    _lock = threading.Lock()
+    _thread: ClassVar[threading.Thread | None] = None
+
+    @classmethod
+    def watch(cls, platform: LocalPlatform) -> None:
+        with cls._lock:
+            cls._platforms.add(platform)
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._loop, name="supervisor", daemon=True)
+                cls._thread.start()
+
+    @classmethod
+    def unwatch(cls, platform: LocalPlatform) -> None:
+        with cls._lock:
+            cls._platforms.discard(platform)
+
+    @classmethod
+    def _loop(cls) -> None:
+        while True:
+            time.sleep(0.05)
+            with cls._lock:
+                platforms = list(cls._platforms)
+            for platform in platforms:
+                platform.restart_missing()
 
 
 def _base_env() -> dict[str, str]:
