@@ -8,4 +8,6 @@ pytest_plugins = [
     "fixtures.faults",
     "fixtures.hive",
     "fixtures.monitoring",
+    "fixtures.kubernetes",
+    "fixtures.profiles",
 ]

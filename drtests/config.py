@@ -10,7 +10,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -80,6 +80,46 @@ class Services(_Strict):
     ready_timeout_seconds: float = Field(default=300, gt=0)
 
 
+WorkloadKind = Literal["deployment", "statefulset"]
+
+
+def _default_kinds() -> dict[str, WorkloadKind]:
+    return {"spark-hive-metastore": "statefulset"}
+
+
+class KubernetesSettings(_Strict):
+    """Where the live workloads run. Without kubeconfig and context, ``KUBECONFIG`` or the
+    in-cluster service account is used; ``enabled = false`` leaves the live platform out."""
+
+    enabled: bool = True
+    kubeconfig: Path | None = None
+    context: str | None = None
+    #: workload → kind; the runbooks' metastore is a StatefulSet, the others Deployments
+    kinds: dict[str, WorkloadKind] = Field(default_factory=_default_kinds)
+    spark_application_selector: str = "environment=production"
+    #: the test SparkApplication (YAML or JSON) run after a restore; none: the step is skipped
+    test_job_manifest: Path | None = None
+
+    def test_job(self) -> dict[str, Any] | None:
+        if self.test_job_manifest is None:
+            return None
+        import yaml
+
+        try:
+            data = yaml.safe_load(self.test_job_manifest.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ProfileError(f"[kubernetes] test_job_manifest: {exc}") from None
+        if not isinstance(data, dict) or data.get("kind") != "SparkApplication":
+            raise ProfileError(
+                f"[kubernetes] test_job_manifest {self.test_job_manifest}: not a SparkApplication"
+            )
+        return data
+
+    def workloads(self, services: Services) -> dict[str, str]:
+        names = (services.metastore, *services.metastore_dependents)
+        return {name: self.kinds.get(name, "deployment") for name in names}
+
+
 class Safety(_Strict):
     """Destructive actions need the target on ``allow_list`` and ``--dr-allow-destructive``."""
 
@@ -147,6 +187,7 @@ class Profile(_Strict):
     safety: Safety = Safety()
     seed: SeedSettings = SeedSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    kubernetes: KubernetesSettings = KubernetesSettings()
     state_dir: Path = Path(".drtests")
 
     def objective(self, procedure: str) -> Objective:

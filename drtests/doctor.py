@@ -4,6 +4,7 @@ RPO and verify, monitoring is in place. One named check per line, then GO or NO-
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -61,6 +62,28 @@ def _buckets(env: Environment, profile: Profile) -> CheckResult:
     return result
 
 
+def _kubernetes(profile: Profile) -> CheckResult:
+    """Every verb the procedures need, asked of the API server (SelfSubjectAccessReview)."""
+    from drtests.platform.kubernetes import KubernetesPlatform
+
+    def read_only(target: str, action: str) -> None:
+        raise DRError(f"doctor changes nothing (asked to {action} on {target})")
+
+    try:
+        platform = KubernetesPlatform.connect(
+            profile.services.namespace,
+            profile.kubernetes.workloads(profile.services),
+            read_only,
+            kubeconfig=profile.kubernetes.kubeconfig,
+            context=profile.kubernetes.context,
+        )
+    except DRError as exc:
+        result = CheckResult("kubernetes_permissions", "Kubernetes API reachable")
+        result.error = str(exc)
+        return result
+    return platform.access_review()
+
+
 def _pushgateway(url: str) -> CheckResult:
     result = CheckResult("pushgateway_ready", f"Pushgateway {url} answers")
     if not PrometheusAPI(url, timeout=5).ready():  # the Pushgateway serves /-/ready too
@@ -82,6 +105,9 @@ def run_doctor(
         backup_fresh(catalog, rpo, now),
         newest_backup_verifies(catalog, env.postgres),
     ]
+    kube = profile.kubernetes
+    if kube.enabled and (kube.kubeconfig or kube.context or os.environ.get("KUBECONFIG")):
+        results.append(_kubernetes(profile))
     monitoring = profile.monitoring
     if monitoring.prometheus_url:
         results.append(alert_rules_loaded(PrometheusAPI(monitoring.prometheus_url, timeout=5)))

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from drtests.environments import Environment
 from fixtures.metastore import MetastoreUnderTest
 
@@ -57,23 +55,6 @@ def test_missing_profile_for_the_game_day(tmp_path: Path) -> None:
         2,
         f"drtests: error: profile {tmp_path / 'nope.toml'}: file not found",
     )
-
-
-@pytest.fixture
-def live_profile(
-    metastore: MetastoreUnderTest, dr_environment: Environment, tmp_path: Path
-) -> tuple[Path, str]:
-    """A live profile whose targets are this worker's servers; returns (path, password)."""
-    pg, s3 = dr_environment.postgres, dr_environment.s3_primary
-    path = tmp_path / "staging.toml"
-    path.write_text(
-        f'name = "staging"\nenvironment = "live"\nstate_dir = "{tmp_path / "state"}"\n'
-        f'[postgres.metastore]\ndsn = "{pg.dsn(metastore.target.database)}"\n'
-        f'[s3.primary]\nendpoint_url = "{s3.endpoint_url}"\n'
-        f'access_key_id = "{s3.access_key_id}"\nsecret_access_key = "{s3.secret_access_key}"\n'
-        f'[safety]\nallow_list = ["postgresql://127.0.0.1:{pg.port}/*"]\n'
-    )
-    return path, pg.password
 
 
 def _scenario(profile: Path, reports: Path, *flags: str) -> subprocess.CompletedProcess[str]:

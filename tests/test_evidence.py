@@ -151,6 +151,12 @@ def test_checklists_take_evidence_and_attestations() -> None:
     failing = _run([_scenario("bad", verified=False)])
     items = {i.item: i for c in failing.checklists for i in c.items}
     assert items["Data integrity verified (checksums)"].status == "failed"
+    # a repair or a pod kill restores no backup: the Restore Procedure's items ignore it
+    repair = _scenario("repair", verified=True)
+    repair.procedure, repair.steps, repair.verification = "hms_metadata_repair", [], []
+    items = {i.item: i for c in _run([_scenario("ok"), repair]).checklists for i in c.items}
+    assert items["Backup identified and verified"].status == "passed"
+    assert items["Test job completed successfully"].status == "failed"  # no such step here
 
 
 def test_clause_mapping_follows_the_results() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from drtests.backups import BackupCatalog
+from drtests.environments import Environment
 from drtests.errors import NoVerifiedBackup
 from drtests.faults import SequenceBehind
 from drtests.postgres import dump_database
@@ -84,3 +85,30 @@ def test_rollback_returns_to_the_state_before_the_restore(
     rollback_from_snapshot(metastore_services, outcome.safety_snapshot, journal)
     assert metastore.baseline().fingerprints == before_restore.fingerprints
     assert _all_ready(metastore_services)
+
+
+def test_local_test_job_reads_the_metastore_and_its_data(
+    metastore: MetastoreUnderTest, dr_environment: Environment, tmp_path: Path
+) -> None:
+    """The post-restore test job completes on a sound metastore and fails, naming the
+    table, when a table's location holds no data."""
+    from drtests.platform.local import LocalPlatform
+
+    platform = LocalPlatform(tmp_path)
+    assert platform.run_test_job(30) is None  # nothing configured: the step is skipped
+    platform.set_test_job(
+        dr_environment.postgres.dsn(metastore.target.database), dr_environment.s3_primary
+    )
+    good = platform.run_test_job(60)
+    assert good is not None and good.state == "COMPLETED", good
+    assert "tables resolved" in good.log
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = \'s3a://spark-data/nowhere/fact_table\' WHERE "SD_ID" = '
+            '(SELECT t."SD_ID" FROM "TBLS" t JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
+            "WHERE d.\"NAME\" = 'analytics' AND t.\"TBL_NAME\" = 'fact_table')"
+        )
+    bad = platform.run_test_job(60)
+    assert bad is not None and bad.state == "FAILED"
+    assert "analytics.fact_table: no data at s3a://spark-data/nowhere/fact_table" in bad.log
+    assert dr_environment.postgres.password not in good.log + bad.log

@@ -18,8 +18,19 @@ SOURCE = "000 Restore Procedure"
 Rule = Callable[[list[ScenarioRecord]], tuple[ChecklistStatus, list[str]]]
 
 
+# the restores from backup that the Restore Procedure's checklists are about; repairs,
+# point-in-time recovery, rollbacks, pod kills and readiness have their own evidence
+CHECKLIST_PROCEDURES = frozenset(
+    {"hms_full_restore", "s3_version_restore", "s3_archive_restore", "s3_dr_restore"}
+)
+
+
 def _restores(records: list[ScenarioRecord]) -> list[ScenarioRecord]:
-    return [r for r in records if r.kind == "scenario" and r.verdict != "dry-run"]
+    return [
+        r
+        for r in records
+        if r.kind == "scenario" and r.verdict != "dry-run" and r.procedure in CHECKLIST_PROCEDURES
+    ]
 
 
 def _step(**by_procedure: tuple[str, ...]) -> Rule:
@@ -149,7 +160,7 @@ POST_RESTORE: list[tuple[str, str | None, Rule | None]] = [
     ),
     ("Airflow DAGs loaded successfully", None, _component("airflow")),
     ("MLflow experiments accessible", None, _component("mlflow")),
-    ("Test job completed successfully", None, _component("test-job")),
+    ("Test job completed successfully", None, _step(hms_full=("Run test job",))),
     ("Monitoring shows healthy state", None, _health),
 ]
 

@@ -17,6 +17,16 @@ class JobRun:
 
 
 @dataclass(frozen=True)
+class TestJobResult:
+    """The runbooks' test job: its end state, duration and log (kept as evidence)."""
+
+    name: str
+    state: str  # COMPLETED or FAILED
+    seconds: float
+    log: str
+
+
+@dataclass(frozen=True)
 class PodRecovery:
     """Recovery after a pod kill, measured as Krkn reports it."""
 
@@ -47,6 +57,8 @@ class Platform(Protocol):
     def kill(self, workload: str) -> None: ...
 
     def delete_spark_applications(self, selector: str) -> int: ...
+
+    def run_test_job(self, timeout: float) -> TestJobResult | None: ...
 
     def job_exists(self, name: str) -> bool: ...
 

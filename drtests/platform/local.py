@@ -3,6 +3,7 @@ ready when their readiness probe (HTTP endpoint, Thrift call) says so."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from drtests.errors import EnvironmentUnavailable
-from drtests.platform import JobRun, PodRecovery
+from drtests.objectstore import S3Endpoint
+from drtests.platform import JobRun, PodRecovery, TestJobResult
 from drtests.processes import ManagedProcess, free_port, wait_until
 
 
@@ -35,6 +37,7 @@ class LocalPlatform:
         self._addresses: dict[str, str] = {}
         self._jobs: dict[str, Callable[[], str]] = {}
         self._lock = threading.RLock()
+        self._test_job_env: dict[str, str] | None = None
         self._job_runs: dict[str, JobRun] = {}
 
     def add_metastore_service(self, name: str, dsn: str) -> str:
@@ -63,6 +66,41 @@ class LocalPlatform:
         self.add_process(name, process, lambda: _http_ok(health_url))
         self._addresses[name] = f"127.0.0.1:{port}"
         return health_url
+
+    def set_test_job(self, dsn: str, s3: S3Endpoint) -> None:
+        """The test job reads this metastore database and the data it points to."""
+        from drtests.platform.testjob import DSN_ENV, S3_ENV
+
+        self._test_job_env = {
+            **_base_env(),
+            DSN_ENV: dsn,
+            **dict(
+                zip(
+                    S3_ENV,
+                    (s3.endpoint_url or "", s3.access_key_id or "", s3.secret_access_key or ""),
+                    strict=True,
+                )
+            ),
+        }
+
+    def run_test_job(self, timeout: float) -> TestJobResult | None:
+        if self._test_job_env is None:
+            return None
+        start = time.monotonic()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "drtests.platform.testjob"],
+                env=self._test_job_env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return TestJobResult("test-job", "FAILED", timeout, f"still running after {timeout}s")
+        state = "COMPLETED" if done.returncode == 0 else "FAILED"
+        log = (done.stdout + done.stderr).strip()
+        return TestJobResult("test-job", state, time.monotonic() - start, log)
 
     def address(self, workload: str) -> str:
         """host:port of a workload's HTTP endpoint (readiness, metrics)."""

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from drtests.backups import BackupCatalog, BackupRecord
-from drtests.errors import ChecksumMismatch, CorruptBackup, DRError, NoVerifiedBackup
+from drtests.errors import (
+    ChecksumMismatch,
+    CorruptBackup,
+    DRError,
+    NoVerifiedBackup,
+    RestoreFailed,
+)
 from drtests.ledger import utcnow
 from drtests.metastore.repair import Mode, msck_repair, repair_consistency
 from drtests.platform import Platform
@@ -64,6 +70,10 @@ def hms_full_restore(
     a failure before the swap leaves the database as it was."""
     outcome = RestoreOutcome()
     try:
+        with journal.step(
+            "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
+        ) as s:
+            s.detail = check_target_ready(target)
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
             deleted = target.platform.delete_spark_applications("environment=production")
             for name in target.dependents:
@@ -96,7 +106,36 @@ def hms_full_restore(
         restart_services(target, outcome.remembered_replicas, journal, after_failure=True)
         raise
     restart_services(target, outcome.remembered_replicas, journal, after_failure=False)
+    run_test_job(target, journal)
     return outcome
+
+
+def run_test_job(target: MetastoreRestoreTarget, journal: Journal) -> None:
+    """Post-Restore Validation: "Test job completed successfully" — a job that reads the
+    restored metastore and its data, on the platform the workloads run on."""
+    with journal.step("Run test job", f"{RUNBOOK_RESTORE} · Post-Restore Validation") as s:
+        result = target.platform.run_test_job(target.ready_timeout)
+        if result is None:
+            s.status = "skipped"
+            s.detail = "no test job configured for this platform"
+            return
+        tail = result.log.strip().splitlines()[-1] if result.log.strip() else ""
+        if result.state != "COMPLETED":
+            raise RestoreFailed(f"test job {result.name} {result.state}: {tail}")
+        s.detail = f"{result.name} {result.state} in {result.seconds:.1f}s: {tail}"
+
+
+def check_target_ready(target: MetastoreRestoreTarget) -> str:
+    """Pre-Restore Checklist "Restore target environment ready": the database server answers
+    and every workload the procedure will scale exists."""
+    with connect(target.pg, "postgres") as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+    counts = {
+        name: target.platform.replicas(name)
+        for name in (target.metastore_service, *target.dependents)
+    }
+    workloads = ", ".join(f"{name}={count}" for name, count in counts.items())
+    return f"PostgreSQL {version[0] if version else '?'} answers; replicas {workloads}"
 
 
 def restart_services(
