@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -24,7 +23,7 @@ import yaml
 from drtests.errors import EnvironmentUnavailable
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.postgres import PostgresEndpoint
-from drtests.processes import ManagedProcess, free_port
+from drtests.processes import ManagedProcess, free_port, http_ok
 
 RULES_FILE = "hive-metastore.rules.yml"
 BINARIES = {
@@ -49,14 +48,6 @@ def alert_rules(for_override: str | None = None, window: str | None = None) -> d
             if window is not None:
                 rule["expr"] = rule["expr"].replace(SHIPPED_WINDOW, f"[{window}]")
     return rules
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
-            return bool(resp.status == 200)
-    except OSError:
-        return False
 
 
 def find_binaries() -> dict[str, str]:
@@ -199,13 +190,13 @@ class LocalMonitoring:
         self.pushgateway = self._launch(
             self.pushgateway,
             self._pushgateway,
-            lambda: _http_ok(f"{self.pushgateway_url}/-/ready"),
+            lambda: http_ok(f"{self.pushgateway_url}/-/ready"),
             timeout,
         )
         self.exporter = self._launch(
             self.exporter,
             self._exporter,
-            lambda: _http_ok(f"http://127.0.0.1:{self.exporter_port}/"),
+            lambda: http_ok(f"http://127.0.0.1:{self.exporter_port}/"),
             timeout,
         )
         self._write_config()

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import ClassVar
 from drtests.errors import EnvironmentUnavailable
 from drtests.objectstore import S3Endpoint
 from drtests.platform import JobRun, PodRecovery, TestJobResult
-from drtests.processes import ManagedProcess, free_port, wait_until
+from drtests.processes import ManagedProcess, free_port, http_ok, wait_until
 
 
 @dataclass
@@ -63,7 +62,7 @@ class LocalPlatform:
         ]
         process = ManagedProcess(name, argv, self.workdir / f"{name}.log", env=env)
         health_url = f"http://127.0.0.1:{port}/healthz"
-        self.add_process(name, process, lambda: _http_ok(health_url))
+        self.add_process(name, process, lambda: http_ok(health_url))
         self._addresses[name] = f"127.0.0.1:{port}"
         return health_url
 
@@ -248,11 +247,3 @@ def _base_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("PG", "AWS_"))}
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
-            return bool(resp.status == 200)
-    except OSError:
-        return False
