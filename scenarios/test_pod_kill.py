@@ -131,6 +131,9 @@ def test_postgres_killed_mid_writes_keeps_every_committed_transaction(
             step.detail = "killed; nothing restarts it"
     stream.join()
     acknowledged = dict(stream.acknowledged)
+    if supervised:
+        with scenario.journal.step("Collect logs and events", "evidence") as step:
+            step.detail = "; ".join(platform.evidence(POSTGRES))
     with scenario.journal.step("Count acknowledged commits", "RPO for committed data") as step:
         step.detail = f"{len(acknowledged)} acknowledged; the writer stopped on: {stream.error}"
     if supervised:
@@ -203,6 +206,8 @@ def _kill_service(
             step.detail = "killed; nothing restarts it"
     if supervised:
         scenario.restored(None)
+    with scenario.journal.step("Collect logs and events", "evidence") as step:
+        step.detail = "; ".join(platform.evidence(name))
 
 
 def _finish(scenario: ScenarioRecorder, supervised: bool, results: list[CheckResult]) -> None:

@@ -476,3 +476,28 @@ def test_doctor_reviews_kubernetes_permissions(
     assert "FAILED  kubernetes_permissions" in result.stdout
     assert "error: delete pods: denied" in result.stdout
     assert "NO-GO" in result.stdout
+
+
+def test_logs_and_events_are_collected_as_evidence(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    client.CoreV1Api(cluster).create_namespaced_event(
+        NS,
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "spark-hive-metastore-0.1", "namespace": NS},
+            "involvedObject": {"kind": "Pod", "name": "spark-hive-metastore-0"},
+            "type": "Normal",
+            "reason": "Started",
+            "message": "Started container metastore",
+        },
+    )
+    kube_emulator.handler[f"get /api/v1/namespaces/{NS}/pods/spark-hive-metastore-0/log"] << (
+        b"Starting Hive Metastore Server\nHMS ready on 9083\n"
+    )
+    lines = _platform(kube_emulator.url, _rails(tmp_path).authorize).evidence(
+        "spark-hive-metastore"
+    )
+    assert "event spark-hive-metastore-0: Normal Started: Started container metastore" in lines
+    assert any(line.startswith("log spark-hive-metastore-0: ") and "9083" in line for line in lines)

@@ -340,6 +340,19 @@ class KubernetesPlatform:
             if e.involved_object is None or e.involved_object.name in (None, name)
         ]
 
+    def evidence(self, workload: str) -> list[str]:
+        """Events of the workload and its pods, and the last log lines of each pod."""
+        lines = [f"event {workload}: {e}" for e in self.events(workload)]
+        for pod in self.pods(self._selector(workload)):
+            name = pod.metadata.name
+            lines += [f"event {name}: {e}" for e in self.events(name)]
+            try:
+                tail = self.logs(name, tail_lines=5).strip().splitlines()
+            except EnvironmentUnavailable as exc:
+                tail = [f"(log unavailable: {exc})"]
+            lines.append(f"log {name}: {' | '.join(tail)}")
+        return lines
+
     # ------------------------------------------------------------ the test job
 
     def submit_test_job(self, manifest: dict[str, Any], timeout: float) -> TestJobResult:

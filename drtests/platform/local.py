@@ -169,6 +169,11 @@ class LocalPlatform:
         item = self._get(workload)
         return item.process.running() and item.probe()
 
+    def evidence(self, workload: str) -> list[str]:
+        """The workload's last log lines (a local process has no events)."""
+        item = self._get(workload)
+        return [f"log {item.process.log_path.name}: {item.process.log_tail(5)}"]
+
     def kill(self, workload: str) -> None:
         with self._lock:
             self._get(workload).process.kill()
