@@ -15,7 +15,14 @@ from drtests.environments import Environment
 from drtests.errors import DRError
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.postgres import connect
-from drtests.readiness import alert_rules_loaded, backup_fresh, newest_backup_verifies
+from drtests.readiness import (
+    BACKUP_JOB,
+    CONSISTENCY_JOB,
+    alert_rules_loaded,
+    backup_fresh,
+    job_healthy,
+    newest_backup_verifies,
+)
 from drtests.results import CheckResult, Finding
 
 
@@ -62,8 +69,9 @@ def _buckets(env: Environment, profile: Profile) -> CheckResult:
     return result
 
 
-def _kubernetes(profile: Profile) -> CheckResult:
-    """Every verb the procedures need, asked of the API server (SelfSubjectAccessReview)."""
+def _kubernetes(profile: Profile, max_age: timedelta, now: datetime) -> list[CheckResult]:
+    """Every verb the procedures need, asked of the API server (SelfSubjectAccessReview);
+    the daily backup and consistency-check CronJobs exist and last succeeded in time."""
     from drtests.platform.kubernetes import KubernetesPlatform
 
     def read_only(target: str, action: str) -> None:
@@ -80,8 +88,19 @@ def _kubernetes(profile: Profile) -> CheckResult:
     except DRError as exc:
         result = CheckResult("kubernetes_permissions", "Kubernetes API reachable")
         result.error = str(exc)
-        return result
-    return platform.access_review()
+        return [result]
+    results = [platform.access_review()]
+    for job in (BACKUP_JOB, CONSISTENCY_JOB):
+        try:
+            exists = platform.job_exists(job)
+            last = platform.last_job_run(job) if exists else None
+        except DRError as exc:
+            failed = CheckResult(f"job_{job}", f"CronJob {job}")
+            failed.error = str(exc)
+            results.append(failed)
+            continue
+        results.append(job_healthy(job, last, max_age, now, exists))
+    return results
 
 
 def _pushgateway(url: str) -> CheckResult:
@@ -107,7 +126,7 @@ def run_doctor(
     ]
     kube = profile.kubernetes
     if kube.enabled and (kube.kubeconfig or kube.context or os.environ.get("KUBECONFIG")):
-        results.append(_kubernetes(profile))
+        results += _kubernetes(profile, rpo, now)
     monitoring = profile.monitoring
     if monitoring.prometheus_url:
         results.append(alert_rules_loaded(PrometheusAPI(monitoring.prometheus_url, timeout=5)))

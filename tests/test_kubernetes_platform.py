@@ -475,6 +475,7 @@ def test_doctor_reviews_kubernetes_permissions(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED  kubernetes_permissions" in result.stdout
     assert "error: delete pods: denied" in result.stdout
+    assert "hive-metastore-backup: job does not exist" in result.stdout
     assert "NO-GO" in result.stdout
 
 
