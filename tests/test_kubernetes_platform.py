@@ -271,15 +271,21 @@ def test_cronjob_last_run_and_absence(
     assert not platform.job_exists("hive-metastore-consistency-check")
 
 
-def test_access_review_names_each_denied_verb(
-    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
-) -> None:
+def _deny_pod_deletes(kube_emulator: KubeEmulator) -> None:
+    """An RBAC role that may do everything the procedures need except delete pods."""
+
     def review(request: Any) -> dict[str, Any]:
         attrs = request.data["spec"]["resourceAttributes"]
         allowed = not (attrs["verb"] == "delete" and attrs["resource"] == "pods")
         return {**request.data, "status": {"allowed": allowed}}
 
     kube_emulator.handler["post /apis/authorization.k8s.io/v1/selfsubjectaccessreviews"] << review
+
+
+def test_access_review_names_each_denied_verb(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    _deny_pod_deletes(kube_emulator)
     result = _platform(kube_emulator.url, _rails(tmp_path).authorize).access_review()
     assert result.error is None
     assert [(f.subject, f.detail) for f in result.findings] == [("delete pods", "denied")]
@@ -449,12 +455,7 @@ def test_doctor_reviews_kubernetes_permissions(
     import subprocess
     import sys
 
-    def review(request: Any) -> dict[str, Any]:
-        attrs = request.data["spec"]["resourceAttributes"]
-        allowed = not (attrs["verb"] == "delete" and attrs["resource"] == "pods")
-        return {**request.data, "status": {"allowed": allowed}}
-
-    kube_emulator.handler["post /apis/authorization.k8s.io/v1/selfsubjectaccessreviews"] << review
+    _deny_pod_deletes(kube_emulator)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
