@@ -15,14 +15,7 @@ from drtests.environments import Environment
 from drtests.errors import DRError
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.postgres import connect
-from drtests.readiness import (
-    BACKUP_JOB,
-    CONSISTENCY_JOB,
-    alert_rules_loaded,
-    backup_fresh,
-    job_healthy,
-    newest_backup_verifies,
-)
+from drtests.readiness import alert_rules_loaded, backups_ready, jobs_healthy
 from drtests.results import CheckResult, Finding
 
 
@@ -89,17 +82,7 @@ def _kubernetes(profile: Profile, max_age: timedelta, now: datetime) -> list[Che
         result = CheckResult("kubernetes_permissions", "Kubernetes API reachable")
         result.error = str(exc)
         return [result]
-    results = [platform.access_review()]
-    for job in (BACKUP_JOB, CONSISTENCY_JOB):
-        try:
-            exists = platform.job_exists(job)
-            last = platform.last_job_run(job) if exists else None
-        except DRError as exc:
-            failed = CheckResult(f"job_{job}", f"CronJob {job}")
-            failed.error = str(exc)
-            results.append(failed)
-            continue
-        results.append(job_healthy(job, last, max_age, now, exists))
+    results = [platform.access_review(), *jobs_healthy(platform, max_age, now)]
     return results
 
 
@@ -121,8 +104,7 @@ def run_doctor(
     results = [
         _postgres(env),
         _buckets(env, profile),
-        backup_fresh(catalog, rpo, now),
-        newest_backup_verifies(catalog, env.postgres),
+        *backups_ready(catalog, env.postgres, rpo, now),
     ]
     kube = profile.kubernetes
     if kube.enabled and (kube.kubeconfig or kube.context or os.environ.get("KUBECONFIG")):

@@ -14,7 +14,7 @@ from pathlib import Path
 from drtests.backups import BackupCatalog
 from drtests.errors import DRError
 from drtests.monitoring.prometheus import PrometheusAPI
-from drtests.platform import JobRun
+from drtests.platform import JobRun, Platform
 from drtests.postgres import PostgresEndpoint, check_dump_readable
 from drtests.results import CheckResult, Finding
 
@@ -28,36 +28,34 @@ def _fail(result: CheckResult, subject: str, detail: str) -> CheckResult:
     return result
 
 
-def backup_fresh(catalog: BackupCatalog, max_age: timedelta, now: datetime) -> CheckResult:
-    """The newest backup is younger than the RPO objective."""
-    result = CheckResult("backup_fresh", f"newest backup younger than {max_age}")
+def backups_ready(
+    catalog: BackupCatalog, pg: PostgresEndpoint, max_age: timedelta, now: datetime
+) -> list[CheckResult]:
+    """The newest backup is younger than the RPO objective, and it downloads, matches its
+    checksums and its archive is readable. The catalog is listed once for both."""
+    fresh = CheckResult("backup_fresh", f"newest backup younger than {max_age}")
+    verifies = CheckResult("newest_backup_verifies", "newest backup passes checksum verification")
     try:
         records = catalog.records()
     except DRError as exc:
-        result.error = f"cannot run: {exc}"
-        return result
+        fresh.error = verifies.error = f"cannot run: {exc}"
+        return [fresh, verifies]
     if not records:
-        return _fail(result, catalog.target, "no backup at all")
-    age = now - records[0].taken_at
+        _fail(fresh, catalog.target, "no backup at all")
+        _fail(verifies, catalog.target, "no backup to verify")
+        return [fresh, verifies]
+    newest = records[0]
+    age = now - newest.taken_at
     if age > max_age:
-        return _fail(result, records[0].uri, f"{age} old, RPO allows {max_age}")
-    return result
-
-
-def newest_backup_verifies(catalog: BackupCatalog, pg: PostgresEndpoint) -> CheckResult:
-    """The newest backup downloads, matches its checksums and its archive is readable."""
-    result = CheckResult("newest_backup_verifies", "newest backup passes checksum verification")
+        _fail(fresh, newest.uri, f"{age} old, RPO allows {max_age}")
     try:
-        records = catalog.records()
-        if not records:
-            return _fail(result, catalog.target, "no backup to verify")
         with tempfile.TemporaryDirectory(prefix="drtests-verify-") as tmp:
-            local = catalog.download(records[0], Path(tmp))
-            catalog.verify(records[0], local)
+            local = catalog.download(newest, Path(tmp))
+            catalog.verify(newest, local)
             check_dump_readable(pg, local)
     except DRError as exc:
-        return _fail(result, records[0].uri if records else catalog.target, str(exc))
-    return result
+        _fail(verifies, newest.uri, str(exc))
+    return [fresh, verifies]
 
 
 def job_healthy(
@@ -75,6 +73,27 @@ def job_healthy(
     if age > max_age:
         return _fail(result, name, f"last successful run {age} ago")
     return result
+
+
+def jobs_healthy(
+    platform: Platform,
+    max_age: timedelta,
+    now: datetime,
+    names: tuple[str, ...] = (BACKUP_JOB, CONSISTENCY_JOB),
+) -> list[CheckResult]:
+    """The runbook's scheduled jobs on the platform (CronJobs on Kubernetes)."""
+    results = []
+    for name in names:
+        try:
+            exists = platform.job_exists(name)
+            last = platform.last_job_run(name) if exists else None
+        except DRError as exc:
+            failed = CheckResult(f"job_{name}", f"scheduled job {name}")
+            failed.error = f"cannot run: {exc}"
+            results.append(failed)
+            continue
+        results.append(job_healthy(name, last, max_age, now, exists))
+    return results
 
 
 def alert_rules_loaded(

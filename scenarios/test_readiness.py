@@ -20,9 +20,8 @@ from drtests.readiness import (
     BACKUP_JOB,
     CONSISTENCY_JOB,
     alert_rules_loaded,
-    backup_fresh,
-    job_healthy,
-    newest_backup_verifies,
+    backups_ready,
+    jobs_healthy,
 )
 from drtests.results import CheckResult, RpoMeasurement, failed
 from fixtures.faults import InjectFault
@@ -65,12 +64,8 @@ def _readiness(
 ) -> list[CheckResult]:
     max_age = timedelta(seconds=dr.profile.objective("hms_full_restore").rpo_seconds)
     return [
-        backup_fresh(catalog, max_age, now),
-        newest_backup_verifies(catalog, metastore.target.endpoint),
-        *(
-            job_healthy(name, platform.last_job_run(name), max_age, now, platform.job_exists(name))
-            for name in (BACKUP_JOB, CONSISTENCY_JOB)
-        ),
+        *backups_ready(catalog, metastore.target.endpoint, max_age, now),
+        *jobs_healthy(platform, max_age, now),
         alert_rules_loaded(monitoring.api),
     ]
 

@@ -247,7 +247,10 @@ class KubernetesPlatform:
         raise EnvironmentUnavailable(f"{kind}/{workload} not ready after {timeout:.0f}s")
 
     def kill(self, workload: str) -> None:
-        for pod in self.pods(self._selector(workload)):
+        self._kill_pods(self._selector(workload))
+
+    def _kill_pods(self, selector: str) -> None:
+        for pod in self.pods(selector):
             self._delete_pod(pod.metadata.name)
 
     def _delete_pod(self, name: str) -> None:
@@ -266,7 +269,7 @@ class KubernetesPlatform:
         selector = self._selector(workload)
         old = {p.metadata.uid for p in self.pods(selector)}
         start = time.monotonic()
-        self.kill(workload)
+        self._kill_pods(selector)
         rescheduled: float | None = None
         while (left := timeout - (time.monotonic() - start)) > 0:
             for event in self._watch(self.core.list_namespaced_pod, left, label_selector=selector):
