@@ -10,4 +10,5 @@ pytest_plugins = [
     "fixtures.monitoring",
     "fixtures.kubernetes",
     "fixtures.profiles",
+    "fixtures.airflow",
 ]

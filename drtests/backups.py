@@ -22,7 +22,7 @@ from drtests.postgres import PostgresEndpoint, _tool_error
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-KEY_PATTERN = re.compile(r"hive-metastore-backup-(\d{8}-\d{6})\.dump$")
+KEY_PATTERN = re.compile(r"-backup-(\d{8}-\d{6})\.dump$")
 CHUNK = 8 * 1024 * 1024
 
 
@@ -78,9 +78,16 @@ def file_digests(path: Path) -> tuple[str, str, int]:
 
 
 class BackupCatalog:
-    """The metastore backups under ``s3://<bucket>/<prefix>``."""
+    """A database's backups under ``s3://<bucket>/<prefix>``, named ``<name>-backup-<time>``."""
 
-    def __init__(self, endpoint: S3Endpoint, bucket: str, prefix: str = "hive-metastore/") -> None:
+    def __init__(
+        self,
+        endpoint: S3Endpoint,
+        bucket: str,
+        prefix: str = "hive-metastore/",
+        name: str = "hive-metastore",
+    ) -> None:
+        self.name = name
         self.endpoint = endpoint
         self.client: S3Client = endpoint.client()
         self.bucket = bucket
@@ -92,7 +99,7 @@ class BackupCatalog:
         return f"{self.endpoint.describe()}/{self.bucket}"
 
     def key_for(self, taken_at: datetime) -> str:
-        return f"{self.prefix}hive-metastore-backup-{taken_at:%Y%m%d-%H%M%S}.dump"
+        return f"{self.prefix}{self.name}-backup-{taken_at:%Y%m%d-%H%M%S}.dump"
 
     # ------------------------------------------------------------ backup
 
@@ -196,7 +203,8 @@ class BackupCatalog:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
-                if KEY_PATTERN.search(obj["Key"]):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if name.startswith(f"{self.name}-") and KEY_PATTERN.search(name):
                     yield obj["Key"]
 
     def latest_before(self, incident_time: datetime) -> BackupRecord:

@@ -45,7 +45,8 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         profile.environment,
     ]
     if args.workers > 1:
-        argv += ["-n", str(args.workers)]
+        # each application's scenarios share one worker: it is seeded once there
+        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
     if args.profile:
         argv += ["--dr-profile", str(args.profile)]
     if args.dry_run:

@@ -77,6 +77,9 @@ class Services(_Strict):
     namespace: str = "spark-operations"
     metastore: str = "spark-hive-metastore"
     metastore_dependents: tuple[str, ...] = ("spark-history-server", "jupyter-connect")
+    #: the restore procedure's §3 "Stop Airflow" deployments (Airflow 3 adds a DAG processor)
+    airflow: tuple[str, ...] = ("airflow-scheduler", "airflow-web", "airflow-worker")
+    mlflow: str = "mlflow-server"
     ready_timeout_seconds: float = Field(default=300, gt=0)
 
 
@@ -118,6 +121,29 @@ class KubernetesSettings(_Strict):
     def workloads(self, services: Services) -> dict[str, str]:
         names = (services.metastore, *services.metastore_dependents)
         return {name: self.kinds.get(name, "deployment") for name in names}
+
+
+class AirflowSettings(_Strict):
+    """Airflow's metadata database (``[postgres.airflow]`` in live mode) and its backups."""
+
+    database: str = "airflow"
+    backup_prefix: str = "airflow/"
+    #: the DAGs the deployment must load after a restore ("kubectl cp /local/dags/"); the
+    #: embedded environment ships its own sample DAGs
+    dags_folder: Path | None = None
+    #: a DAG triggered after the restart to prove scheduler and workers run tasks; none: skipped
+    smoke_dag: str | None = "dr_smoke"
+
+
+class MlflowSettings(_Strict):
+    """MLflow's backend store (``[postgres.mlflow]`` in live mode), its backups and the
+    artifact root the server proxies."""
+
+    database: str = "mlflow"
+    backup_prefix: str = "mlflow/"
+    tracking_url: str | None = None
+    artifact_bucket: str = "spark-data"
+    artifact_prefix: str = "mlflow-artifacts/"
 
 
 class Safety(_Strict):
@@ -188,6 +214,8 @@ class Profile(_Strict):
     seed: SeedSettings = SeedSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
+    airflow: AirflowSettings = AirflowSettings()
+    mlflow: MlflowSettings = MlflowSettings()
     state_dir: Path = Path(".drtests")
 
     def objective(self, procedure: str) -> Objective:
@@ -250,6 +278,12 @@ DEFAULT_OBJECTIVES = {
     # readiness: a full restore started now would meet its objectives; the RPO achieved is
     # the age of the newest verified backup
     "dr_readiness": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    # §3 Airflow Metadata Restore "15-30 minutes", §4 MLflow Restore "10-20 minutes"; both
+    # restore the newest backup, so what they may lose is the backup interval
+    "airflow_restore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    "mlflow_restore": Objective(rto_seconds=20 * 60, rpo_seconds=60 * 60),
+    # MLflow's artifacts deleted from S3: object versions bring them back, nothing lost
+    "mlflow_artifact_restore": Objective(rto_seconds=20 * 60, rpo_seconds=0),
 }
 
 
@@ -259,6 +293,8 @@ def local_profile() -> Profile:
         name="local",
         environment="local",
         objectives=dict(DEFAULT_OBJECTIVES),
+        # locally the LocalExecutor's workers run inside the scheduler's process tree
+        services=Services(airflow=("airflow-scheduler", "airflow-web", "airflow-dag-processor")),
         # the local metastore service is not a JVM: its memory against its budget
         monitoring=MonitoringSettings(
             rate_window="30s",  # the local Prometheus compresses time; see monitoring.stack

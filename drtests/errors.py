@@ -49,3 +49,7 @@ class RestoreFailed(DRError):
 
 class EnvironmentUnavailable(DRError):
     """The requested environment cannot be started on this machine."""
+
+
+class IncompatibleBackup(RestoreFailed):
+    """A backup written by another version of the application than the one installed."""

@@ -90,6 +90,8 @@ class ManagedProcess:
         self.death_signal = death_signal
         self.stop_signal = stop_signal
         self._proc: subprocess.Popen[bytes] | None = None
+        #: wall-clock time of the last start, for probes that compare with heartbeats
+        self.started_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -102,6 +104,7 @@ class ManagedProcess:
         if self.running():
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.time()
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 self.argv,
@@ -135,14 +138,20 @@ class ManagedProcess:
             wait_until(lambda: not any(_alive(pid) for pid in tree[1:]), 10, "killed processes")
 
     def stop(self, timeout: float = 15) -> None:
+        """The stop signal, then kill -9 after ``timeout``; children the process left
+        behind (a server's workers) are killed too, as a pod's end takes its containers."""
         if self._proc is None or self._proc.poll() is not None:
             return
+        tree = descendants(self._proc.pid)
         self._proc.send_signal(self.stop_signal)
         try:
             self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = 3) -> str:
         try:

@@ -8,7 +8,7 @@ from typing import Any
 from drtests.config import Profile
 from drtests.environments.live import s3_endpoint
 from drtests.errors import DRError
-from drtests.faults import BucketTarget, MetastoreTarget, fault_from_ledger
+from drtests.faults import BucketTarget, DatabaseTarget, fault_from_ledger
 from drtests.ledger import FaultLedger
 from drtests.objectstore import S3_ERRORS
 from drtests.postgres import PostgresEndpoint, pg_bin_dir
@@ -60,7 +60,7 @@ def _where(target: dict[str, Any]) -> str:
     return f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
 
 
-def _live_target(profile: Profile, target: dict[str, Any]) -> MetastoreTarget | BucketTarget | None:
+def _live_target(profile: Profile, target: dict[str, Any]) -> DatabaseTarget | BucketTarget | None:
     """The target of a ledger entry, reached with the current profile's credentials."""
     workdir = Path(profile.state_dir.absolute())
     if target.get("component") == "objectstore":
@@ -79,4 +79,4 @@ def _live_target(profile: Profile, target: dict[str, Any]) -> MetastoreTarget | 
         target.get("database"),
     ):
         return None
-    return MetastoreTarget(endpoint, database, "live", workdir)
+    return DatabaseTarget(endpoint, database, "live", workdir, str(target["component"]))

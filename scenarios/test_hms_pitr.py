@@ -19,7 +19,7 @@ import pytest
 
 from drtests.config import SeedSettings
 from drtests.environments import Environment
-from drtests.faults import DropMetastoreSchema, MetastoreTarget
+from drtests.faults import DatabaseTarget, DropMetastoreSchema
 from drtests.metastore.changes import commit_partition_stats_updates
 from drtests.metastore.schema import create_schema
 from drtests.metastore.seed import SeededMetastore, seed_metastore
@@ -100,7 +100,7 @@ def test_point_in_time_recovery(
         f"{RUNBOOK_HMS} · Remediation Option 4" + ("" if recover else " (skipped)"),
         kind="scenario" if recover else "negative-control",
     )
-    target = MetastoreTarget(pg.endpoint, "metastore", "local", workdir)
+    target = DatabaseTarget(pg.endpoint, "metastore", "local", workdir)
     client = shipper.client
 
     with scenario.journal.step("Base backup", f"{RUNBOOK_HMS} · Prevention 1") as step:
@@ -205,7 +205,7 @@ def test_rollback_by_point_in_time_recovery(
         "Rollback of a bad restore by point-in-time recovery",
         f"{RUNBOOK_RESTORE} · Rollback Procedure Option 2",
     )
-    target = MetastoreTarget(pg.endpoint, "metastore", "local", workdir)
+    target = DatabaseTarget(pg.endpoint, "metastore", "local", workdir)
     stale = workdir / "stale.dump"
     dump_database(pg.endpoint, "metastore", stale)
     base = take_base_backup(

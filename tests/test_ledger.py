@@ -8,7 +8,7 @@ import pytest
 
 from drtests.config import PostgresTarget, Profile, Safety
 from drtests.environments import Environment
-from drtests.faults import BlankStorageLocations, DropMetastoreSchema, Fault, MetastoreTarget
+from drtests.faults import BlankStorageLocations, DatabaseTarget, DropMetastoreSchema, Fault
 from drtests.ledger import FaultLedger
 from drtests.recovery import revert_leftovers
 from drtests.results import failed
@@ -38,7 +38,7 @@ def test_leftovers_of_an_embedded_run_are_discarded(tmp_path: Path) -> None:
     assert ledger.entries()[0].status == "discarded" and ledger.entries()[0].fault_id == fid
 
 
-def _interrupted_run(ledger: FaultLedger, fault: Fault, target: MetastoreTarget) -> None:
+def _interrupted_run(ledger: FaultLedger, fault: Fault, target: DatabaseTarget) -> None:
     """What a run killed between injection and revert leaves behind."""
     fid = ledger.begin(fault.kind, fault.describe(), target.describe(), fault.params())
     ledger.injected(fid, fault.inject(target))
@@ -63,7 +63,7 @@ def test_next_run_reverts_a_live_leftover(
     fault: Fault, metastore: MetastoreUnderTest, dr_environment: Environment, tmp_path: Path
 ) -> None:
     before = metastore.baseline()
-    live_target = MetastoreTarget(
+    live_target = DatabaseTarget(
         metastore.target.endpoint, metastore.target.database, "live", tmp_path
     )
     ledger = FaultLedger(tmp_path / "ledger.jsonl")

@@ -2,14 +2,22 @@
 
 from typing import Any
 
+from drtests.faults.airflow import (
+    AIRFLOW_FAULTS,
+    DeleteDagRuns,
+    DeleteTaskInstances,
+    DowngradeAirflowSchema,
+    DropAirflowTable,
+    TruncateAirflowTable,
+)
 from drtests.faults.base import Fault
+from drtests.faults.database import DatabaseTarget
 from drtests.faults.metastore import (
     METASTORE_FAULTS,
     BlankStorageLocations,
     DeleteDatabaseTables,
     DropMetastoreSchema,
     HalfDroppedPartitions,
-    MetastoreTarget,
     OrphanPartitions,
     SequenceBehind,
     WrongPartitionNames,
@@ -22,7 +30,7 @@ from drtests.faults.objectstore import (
     PermanentLoss,
 )
 
-_ALL: tuple[type[Fault[Any]], ...] = (*METASTORE_FAULTS, *OBJECTSTORE_FAULTS)
+_ALL: tuple[type[Fault[Any]], ...] = (*METASTORE_FAULTS, *OBJECTSTORE_FAULTS, *AIRFLOW_FAULTS)
 FAULTS: dict[str, type[Fault[Any]]] = {c.kind: c for c in _ALL}
 
 
@@ -34,16 +42,21 @@ __all__ = [
     "FAULTS",
     "BlankStorageLocations",
     "BucketTarget",
+    "DatabaseTarget",
+    "DeleteDagRuns",
     "DeleteDatabaseTables",
     "DeleteObjects",
+    "DeleteTaskInstances",
+    "DowngradeAirflowSchema",
+    "DropAirflowTable",
     "DropMetastoreSchema",
     "Fault",
     "HalfDroppedPartitions",
-    "MetastoreTarget",
     "OrphanPartitions",
     "OverwriteSameSize",
     "PermanentLoss",
     "SequenceBehind",
+    "TruncateAirflowTable",
     "WrongPartitionNames",
     "fault_from_ledger",
 ]

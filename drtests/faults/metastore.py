@@ -9,7 +9,6 @@ that must leave dangling ids bypass the foreign-key triggers with
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,39 +16,13 @@ import psycopg
 from psycopg import sql
 
 from drtests.faults.base import Fault
+from drtests.faults.database import DatabaseTarget
 from drtests.metastore.schema import REQUIRED_TABLES, SEQUENCE_PREFIX
 from drtests.postgres import (
-    PostgresEndpoint,
     check_dump_readable,
-    connect,
     dump_database,
     replace_database,
 )
-
-
-@dataclass(frozen=True)
-class MetastoreTarget:
-    """The metastore database a fault acts on; ``describe`` never includes the password."""
-
-    endpoint: PostgresEndpoint
-    database: str
-    environment: str
-    workdir: Path
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "component": "metastore",
-            "environment": self.environment,
-            "host": self.endpoint.host,
-            "port": self.endpoint.port,
-            "database": self.database,
-        }
-
-    def safety_name(self) -> str:
-        return f"postgresql://{self.endpoint.host}:{self.endpoint.port}/{self.database}"
-
-    def connect(self) -> psycopg.Connection[Any]:
-        return connect(self.endpoint, self.database, autocommit=True)
 
 
 def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
@@ -74,7 +47,7 @@ def _table_id(conn: psycopg.Connection[Any], database: str, table: str) -> int:
     return int(row[0])
 
 
-class DeleteDatabaseTables(Fault[MetastoreTarget]):
+class DeleteDatabaseTables(Fault[DatabaseTarget]):
     """DELETE FROM "TBLS" for one database: the tables vanish, their children dangle."""
 
     kind = "delete-database-tables"
@@ -94,7 +67,7 @@ class DeleteDatabaseTables(Fault[MetastoreTarget]):
             return f'delete the "TBLS" row of {self.database}.{self.table}'
         return f'delete the "TBLS" rows of database {self.database}'
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             rows = conn.execute(
@@ -104,7 +77,7 @@ class DeleteDatabaseTables(Fault[MetastoreTarget]):
             ).fetchall()
         return {"rows": [json.loads(r[0]) for r in rows]}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             cur = conn.execute(
@@ -115,7 +88,7 @@ class DeleteDatabaseTables(Fault[MetastoreTarget]):
             return f"re-inserted {cur.rowcount} of {len(undo.get('rows', []))} TBLS rows"
 
 
-class BlankStorageLocations(Fault[MetastoreTarget]):
+class BlankStorageLocations(Fault[DatabaseTarget]):
     """A table's storage descriptor loses its LOCATION (NULL), its partitions' become ''."""
 
     kind = "blank-storage-locations"
@@ -130,7 +103,7 @@ class BlankStorageLocations(Fault[MetastoreTarget]):
             f"set SDS.LOCATION of {self.database}.{self.table} to NULL and of its partitions to ''"
         )
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
             tbl_id = _table_id(conn, self.database, self.table)
             rows = conn.execute(
@@ -151,7 +124,7 @@ class BlankStorageLocations(Fault[MetastoreTarget]):
             )
         return {"locations": [[int(r[0]), r[1]] for r in rows]}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         changed = 0
         with target.connect() as conn, conn.transaction():
             for sd_id, location in undo.get("locations", []):
@@ -164,7 +137,7 @@ class BlankStorageLocations(Fault[MetastoreTarget]):
         return f"restored {changed} locations"
 
 
-class OrphanPartitions(Fault[MetastoreTarget]):
+class OrphanPartitions(Fault[DatabaseTarget]):
     """Point a table's partitions at a table id that does not exist (FK triggers bypassed)."""
 
     kind = "orphan-partitions"
@@ -177,7 +150,7 @@ class OrphanPartitions(Fault[MetastoreTarget]):
     def describe(self) -> str:
         return f"re-point the partitions of {self.database}.{self.table} at a missing TBL_ID"
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             tbl_id = _table_id(conn, self.database, self.table)
@@ -189,7 +162,7 @@ class OrphanPartitions(Fault[MetastoreTarget]):
             )
         return {"tbl_id": tbl_id, "bogus_tbl_id": bogus, "partitions": cur.rowcount}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             cur = conn.execute(
@@ -199,7 +172,7 @@ class OrphanPartitions(Fault[MetastoreTarget]):
         return f"re-attached {cur.rowcount} partitions"
 
 
-class SequenceBehind(Fault[MetastoreTarget]):
+class SequenceBehind(Fault[DatabaseTarget]):
     """SEQUENCE_TABLE NEXT_VAL set below MAX(id): HMS's next insert of that class collides."""
 
     kind = "sequence-behind"
@@ -215,7 +188,7 @@ class SequenceBehind(Fault[MetastoreTarget]):
     def describe(self) -> str:
         return f"set NEXT_VAL of {self.model} below MAX({self.table}.{self.column})"
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         name = SEQUENCE_PREFIX + self.model
         with target.connect() as conn, conn.transaction():
             row = conn.execute(
@@ -235,7 +208,7 @@ class SequenceBehind(Fault[MetastoreTarget]):
             )
         return {"sequence": name, "next_val": int(row[0])}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn, conn.transaction():
             cur = conn.execute(
                 'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s '
@@ -245,7 +218,7 @@ class SequenceBehind(Fault[MetastoreTarget]):
         return f"sequence {'restored' if cur.rowcount else 'already consistent'}"
 
 
-class DropMetastoreSchema(Fault[MetastoreTarget]):
+class DropMetastoreSchema(Fault[DatabaseTarget]):
     """DROP SCHEMA public CASCADE: every metastore table gone. The undo record is a pg_dump
     taken just before, so the revert can rebuild the database if no restore did."""
 
@@ -255,7 +228,7 @@ class DropMetastoreSchema(Fault[MetastoreTarget]):
     def describe(self) -> str:
         return "drop the whole metastore schema (DROP SCHEMA public CASCADE)"
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         snapshot = target.workdir / f"fault-undo-{target.database}-schema.dump"
         dump_database(target.endpoint, target.database, snapshot)
         with target.connect() as conn:
@@ -263,7 +236,7 @@ class DropMetastoreSchema(Fault[MetastoreTarget]):
             conn.execute("CREATE SCHEMA public")
         return {"snapshot": str(snapshot)}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn:
             missing = conn.execute(
                 "SELECT count(*) FROM unnest(%s::text[]) t "
@@ -278,7 +251,7 @@ class DropMetastoreSchema(Fault[MetastoreTarget]):
         return f"rebuilt {target.database} from {snapshot.name}"
 
 
-class HalfDroppedPartitions(Fault[MetastoreTarget]):
+class HalfDroppedPartitions(Fault[DatabaseTarget]):
     """Partitions deleted with their key values and params, their storage descriptors left
     behind: a DROP PARTITION that died half-way. The data stays in S3."""
 
@@ -297,7 +270,7 @@ class HalfDroppedPartitions(Fault[MetastoreTarget]):
             "(rows gone, storage descriptors leaked)"
         )
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         undo: dict[str, Any] = {}
         with target.connect() as conn, conn.transaction():
             tbl_id = _table_id(conn, self.database, self.table)
@@ -319,7 +292,7 @@ class HalfDroppedPartitions(Fault[MetastoreTarget]):
                 undo[table] = [json.loads(r[0]) for r in rows]
         return undo
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         """Put back the partitions whose name is still free (a repair may have re-added them
         under new ids). Their storage descriptors were never deleted by the fault; if a repair
         removed them as leaked meanwhile, the revert says so."""
@@ -358,7 +331,7 @@ class HalfDroppedPartitions(Fault[MetastoreTarget]):
         return f"re-inserted {restored} of {len(undo.get('PARTITIONS', []))} partitions"
 
 
-class WrongPartitionNames(Fault[MetastoreTarget]):
+class WrongPartitionNames(Fault[DatabaseTarget]):
     """PART_NAME rewritten by a foreign tool (upper-cased keys): the names no longer say what
     the key values hold, and partition lookups by name miss."""
 
@@ -373,7 +346,7 @@ class WrongPartitionNames(Fault[MetastoreTarget]):
     def describe(self) -> str:
         return f"rewrite PART_NAME of {self.count} partitions of {self.database}.{self.table}"
 
-    def inject(self, target: MetastoreTarget) -> dict[str, Any]:
+    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn, conn.transaction():
             tbl_id = _table_id(conn, self.database, self.table)
             rows = conn.execute(
@@ -385,7 +358,7 @@ class WrongPartitionNames(Fault[MetastoreTarget]):
             ).fetchall()
         return {"names": [[r[0], r[1]] for r in rows]}
 
-    def revert(self, target: MetastoreTarget, undo: dict[str, Any]) -> str:
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         changed = 0
         with target.connect() as conn, conn.transaction():
             for part_id, name in undo.get("names", []):
@@ -397,7 +370,7 @@ class WrongPartitionNames(Fault[MetastoreTarget]):
         return f"restored {changed} partition names"
 
 
-METASTORE_FAULTS: tuple[type[Fault[MetastoreTarget]], ...] = (
+METASTORE_FAULTS: tuple[type[Fault[DatabaseTarget]], ...] = (
     DeleteDatabaseTables,
     BlankStorageLocations,
     OrphanPartitions,

@@ -5,7 +5,7 @@ is the restore procedure's Rollback Procedure."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,26 +14,25 @@ import psycopg
 
 from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import (
-    ChecksumMismatch,
-    CorruptBackup,
-    DRError,
-    NoVerifiedBackup,
     RestoreFailed,
 )
-from drtests.ledger import utcnow
 from drtests.metastore.repair import Mode, msck_repair, repair_consistency
 from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
-    check_dump_readable,
     connect,
-    create_database,
     database_exists,
     drop_database,
     replace_database,
     restore_into_new_database,
     swap_in,
-    terminate_sessions,
+)
+from drtests.procedures.database import (
+    RestoreOutcome,
+    check_target_ready,
+    fetch_first_verified,
+    start_workloads,
+    take_safety_snapshot,
 )
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
 
@@ -52,14 +51,6 @@ class MetastoreRestoreTarget:
     ready_timeout: float = 300
 
 
-@dataclass
-class RestoreOutcome:
-    backup: BackupRecord | None = None
-    safety_snapshot: str | None = None
-    rejected: list[str] = field(default_factory=list)
-    remembered_replicas: dict[str, int] = field(default_factory=dict)
-
-
 def hms_full_restore(
     target: MetastoreRestoreTarget,
     catalog: BackupCatalog,
@@ -73,7 +64,7 @@ def hms_full_restore(
         with journal.step(
             "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
         ) as s:
-            s.detail = check_target_ready(target)
+            s.detail = _check_target_ready(target)
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
             deleted = target.platform.delete_spark_applications("environment=production")
             for name in target.dependents:
@@ -125,17 +116,9 @@ def run_test_job(target: MetastoreRestoreTarget, journal: Journal) -> None:
         s.detail = f"{result.name} {result.state} in {result.seconds:.1f}s: {tail}"
 
 
-def check_target_ready(target: MetastoreRestoreTarget) -> str:
-    """Pre-Restore Checklist "Restore target environment ready": the database server answers
-    and every workload the procedure will scale exists."""
-    with connect(target.pg, "postgres") as conn:
-        version = conn.execute("SHOW server_version").fetchone()
-    counts = {
-        name: target.platform.replicas(name)
-        for name in (target.metastore_service, *target.dependents)
-    }
-    workloads = ", ".join(f"{name}={count}" for name, count in counts.items())
-    return f"PostgreSQL {version[0] if version else '?'} answers; replicas {workloads}"
+def _check_target_ready(target: MetastoreRestoreTarget) -> str:
+    workloads = (target.metastore_service, *target.dependents)
+    return check_target_ready(target, target.platform, workloads)
 
 
 def restart_services(
@@ -148,68 +131,19 @@ def restart_services(
     """Steps 4-6: scale the metastore and its dependants back up. After a failed restore
     they are started again all the same, but readiness is only reported, not awaited for
     the full timeout: a metastore on a still-damaged database will not become ready."""
-    timeout = min(target.ready_timeout, 2.0) if after_failure else target.ready_timeout
     for step_name, names, runbook in (
         ("Scale up metastore and wait ready", (target.metastore_service,), "Option 1 steps 4-5"),
         ("Restart dependent services", target.dependents, "Option 1 step 6"),
     ):
         with journal.step(step_name, f"{RUNBOOK_HMS} · {runbook}") as s:
-            for name in names:
-                target.platform.scale(name, replicas.get(name, 1))
-            not_ready = []
-            for name in names:
-                try:
-                    target.platform.wait_ready(name, timeout)
-                    journal.status("service", name, True)
-                except DRError as exc:
-                    if not after_failure:
-                        raise
-                    not_ready.append(f"{name} not ready ({exc})")
-            s.detail = "; ".join(not_ready) or f"{', '.join(names)} ready"
-
-
-def fetch_first_verified(
-    target: MetastoreRestoreTarget,
-    catalog: BackupCatalog,
-    candidates: list[BackupRecord],
-    journal: Journal,
-    outcome: RestoreOutcome,
-) -> tuple[BackupRecord, Path]:
-    """Troubleshooting "Checksum Mismatch": re-download once, then try the previous backup;
-    when every candidate fails, stop before anything is changed and escalate."""
-    for record in candidates:
-        for attempt in ("Download backup", "Re-download backup"):
-            with journal.step(attempt, f"{RUNBOOK_RESTORE} · §1 step 2") as s:
-                local = catalog.download(record, target.workdir)
-                s.detail = f"{record.uri}, {record.size} bytes"
-            try:
-                with journal.step("Verify checksum", f"{RUNBOOK_RESTORE} · §1 step 2") as s:
-                    catalog.verify(record, local)
-                    check_dump_readable(target.pg, local)
-                    s.detail = f"{record.key}: sha256 {record.sha256[:16]}… and md5 match"
-                return record, local
-            except (ChecksumMismatch, CorruptBackup) as exc:
-                problem = str(exc)
-                local.unlink(missing_ok=True)
-        outcome.rejected.append(f"{record.key}: {problem}")
-    raise NoVerifiedBackup(
-        f"every backup before the incident failed verification ({len(candidates)}: "
-        f"{'; '.join(outcome.rejected)}); nothing was changed — escalate to Level 4: "
-        "Database Team (#db-team-oncall)"
-    )
-
-
-SAFETY_SUFFIX = "__safety_"
-
-
-def take_safety_snapshot(target: MetastoreRestoreTarget) -> str:
-    """An exact copy of the database as it is now (CREATE DATABASE … TEMPLATE), so a bad
-    restore can be rolled back. Not a dump: a damaged metastore holds rows that violate its
-    own foreign keys, and pg_restore cannot put such a dump back."""
-    snapshot = f"{target.database}{SAFETY_SUFFIX}{utcnow():%Y%m%d%H%M%S}"
-    terminate_sessions(target.pg, target.database)
-    create_database(target.pg, snapshot, template=target.database)
-    return snapshot
+            s.detail = start_workloads(
+                target.platform,
+                names,
+                replicas,
+                target.ready_timeout,
+                journal,
+                after_failure=after_failure,
+            )
 
 
 def rollback_from_snapshot(target: MetastoreRestoreTarget, snapshot: str, journal: Journal) -> None:

@@ -1,0 +1,150 @@
+"""Section 3 of the restore procedure, Airflow Metadata Restore, step by step: stop Airflow,
+download and verify the backup, restore, verify DAGs, restart, check it is accessible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from drtests.airflow.api import AirflowAPI
+from drtests.airflow.deployment import AirflowDeployment, ProbeResult
+from drtests.backups import BackupCatalog, BackupRecord
+from drtests.errors import IncompatibleBackup, RestoreFailed
+from drtests.ledger import utcnow
+from drtests.postgres import connect, drop_database, restore_into_new_database, swap_in
+from drtests.procedures.database import (
+    RestoreOutcome,
+    ServiceDatabase,
+    check_target_ready,
+    fetch_first_verified,
+    start_workloads,
+    stop_workloads,
+    take_safety_snapshot,
+)
+from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
+
+RUNBOOK_AIRFLOW = f"{RUNBOOK_RESTORE} · §3 Airflow Metadata Restore"
+
+
+@dataclass(kw_only=True)
+class AirflowRestoreTarget(ServiceDatabase):
+    """Airflow's database, its components, and the DAG files it must load."""
+
+    deployment: AirflowDeployment
+    dags_source: Path | None = None
+    smoke_dag: str | None = None
+
+
+def airflow_restore(
+    target: AirflowRestoreTarget,
+    catalog: BackupCatalog,
+    incident_time: datetime,
+    journal: Journal,
+) -> RestoreOutcome:
+    """Steps 1-5. Airflow is started again whatever happens; a failure before the swap
+    (no verified backup, a backup of another Airflow version) leaves the database as it was."""
+    outcome = RestoreOutcome()
+    try:
+        with journal.step(
+            "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
+        ) as s:
+            installed = target.deployment.probe()
+            s.detail = (
+                f"{check_target_ready(target, target.platform, target.services)}; "
+                f"Airflow {installed.version} at migration head {', '.join(installed.heads)}"
+            )
+        with journal.step("Stop Airflow", f"{RUNBOOK_AIRFLOW} step 1") as s:
+            stop_workloads(target.platform, target.services, journal, outcome)
+            s.detail = f"scaled {', '.join(target.services)} to 0"
+        with journal.step("Identify last good backup", f"{RUNBOOK_AIRFLOW} step 2") as s:
+            candidates = catalog.candidates_before(incident_time)
+            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+        outcome.backup, local = fetch_first_verified(
+            target, catalog, candidates, journal, outcome, f"{RUNBOOK_AIRFLOW} step 2"
+        )
+        staging = f"{target.database}__restoring"
+        with journal.step("Check backup matches installed Airflow", f"{RUNBOOK_AIRFLOW} step 3"):
+            drop_database(target.pg, staging)
+            restore_into_new_database(target.pg, staging, local)
+            _require_compatible(target, staging, outcome.backup, installed)
+        with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
+            outcome.safety_snapshot = take_safety_snapshot(target)
+            s.detail = f"database {outcome.safety_snapshot}"
+        with journal.step("Restore database", f"{RUNBOOK_AIRFLOW} step 3") as s:
+            journal.status("database", target.database, False)
+            swap_in(target.pg, target.database, staging)
+            journal.status("database", target.database, True)
+            s.detail = f"{target.database} replaced from {outcome.backup.key}"
+        with journal.step("Verify DAGs", f"{RUNBOOK_AIRFLOW} step 4") as s:
+            s.detail = _verify_dags(target)
+    except BaseException:
+        with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
+            s.detail = _restart(target, outcome, journal, after_failure=True)
+        raise
+    with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
+        s.detail = _restart(target, outcome, journal, after_failure=False)
+    with journal.step("Verify Airflow is accessible", f"{RUNBOOK_AIRFLOW} step 5") as s:
+        api = AirflowAPI(target.deployment.api_url)
+        unhealthy = api.unhealthy()
+        if unhealthy:
+            raise RestoreFailed(f"Airflow reports unhealthy components: {unhealthy}")
+        s.detail = f"API server healthy; {len(api.dag_ids())} DAGs listed"
+    if target.smoke_dag:
+        with journal.step(
+            "Run a DAG end to end", f"{RUNBOOK_RESTORE} · Post-Restore Validation"
+        ) as s:
+            run_id = f"dr_restore_check__{utcnow():%Y%m%dT%H%M%S}"
+            state, seconds = api.run_dag(target.smoke_dag, run_id, target.ready_timeout)
+            if state != "success":
+                raise RestoreFailed(f"DAG run {target.smoke_dag}/{run_id} ended {state}")
+            s.detail = f"{target.smoke_dag}/{run_id} {state} in {seconds:.1f}s"
+    return outcome
+
+
+def _require_compatible(
+    target: AirflowRestoreTarget, staging: str, backup: BackupRecord, installed: ProbeResult
+) -> None:
+    """A backup of another Airflow version would leave a schema the installed Airflow cannot
+    run on: refuse it before anything is replaced."""
+    try:
+        with connect(target.pg, staging) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = row[0] if row else None
+        if revision not in installed.heads:
+            raise IncompatibleBackup(
+                f"{backup.key} is at Airflow migration {revision}; the installed Airflow "
+                f"{installed.version} expects {', '.join(installed.heads)}. Nothing was "
+                "changed: restore it with the Airflow version that wrote it, then upgrade "
+                "with 'airflow db migrate'"
+            )
+    except BaseException:
+        drop_database(target.pg, staging)
+        raise
+
+
+def _verify_dags(target: AirflowRestoreTarget) -> str:
+    """Sync the DAG files, then load them as the runbook does (``DagBag()``)."""
+    copied = target.deployment.sync_dags(target.dags_source) if target.dags_source else []
+    probe = target.deployment.probe()
+    if probe.import_errors:
+        first = next(iter(probe.import_errors.items()))
+        raise RestoreFailed(
+            f"{len(probe.import_errors)} DAG files fail to import; first {first[0]}: "
+            f"{first[1].strip().splitlines()[-1]}"
+        )
+    synced = f"; synced {', '.join(copied)}" if copied else "; DAG files already in sync"
+    return f"DagBag(): {len(probe.dag_ids)} DAGs loaded, no import errors{synced}"
+
+
+def _restart(
+    target: AirflowRestoreTarget, outcome: RestoreOutcome, journal: Journal, *, after_failure: bool
+) -> str:
+    return start_workloads(
+        target.platform,
+        target.services,
+        outcome.remembered_replicas,
+        target.ready_timeout,
+        journal,
+        after_failure=after_failure,
+    )
