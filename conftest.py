@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.kubernetes",
     "fixtures.profiles",
     "fixtures.airflow",
+    "fixtures.mlflow",
 ]

@@ -22,6 +22,13 @@ from drtests.faults.metastore import (
     SequenceBehind,
     WrongPartitionNames,
 )
+from drtests.faults.mlflow import (
+    MLFLOW_FAULTS,
+    DeleteMlflowArtifacts,
+    DeleteMlflowExperiment,
+    DeleteMlflowRuns,
+    DropMlflowTable,
+)
 from drtests.faults.objectstore import (
     OBJECTSTORE_FAULTS,
     BucketTarget,
@@ -30,7 +37,12 @@ from drtests.faults.objectstore import (
     PermanentLoss,
 )
 
-_ALL: tuple[type[Fault[Any]], ...] = (*METASTORE_FAULTS, *OBJECTSTORE_FAULTS, *AIRFLOW_FAULTS)
+_ALL: tuple[type[Fault[Any]], ...] = (
+    *METASTORE_FAULTS,
+    *OBJECTSTORE_FAULTS,
+    *AIRFLOW_FAULTS,
+    *MLFLOW_FAULTS,
+)
 FAULTS: dict[str, type[Fault[Any]]] = {c.kind: c for c in _ALL}
 
 
@@ -45,11 +57,15 @@ __all__ = [
     "DatabaseTarget",
     "DeleteDagRuns",
     "DeleteDatabaseTables",
+    "DeleteMlflowArtifacts",
+    "DeleteMlflowExperiment",
+    "DeleteMlflowRuns",
     "DeleteObjects",
     "DeleteTaskInstances",
     "DowngradeAirflowSchema",
     "DropAirflowTable",
     "DropMetastoreSchema",
+    "DropMlflowTable",
     "Fault",
     "HalfDroppedPartitions",
     "OrphanPartitions",

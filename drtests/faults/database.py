@@ -70,6 +70,8 @@ class DumpUndoFault(Fault[DatabaseTarget]):
             return {"snapshot": str(snapshot), **self.damage(conn)}
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        if "snapshot" not in undo:
+            return "never injected (it failed before breaking anything); nothing to do"
         with target.connect() as conn:
             if not self.still_broken(conn, undo):
                 return "no damage left; nothing to do"

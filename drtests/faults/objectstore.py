@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drtests.faults.base import Fault
 from drtests.objectstore.core import S3Endpoint, delete_all_versions
@@ -53,7 +53,7 @@ class DeleteObjects(Fault[BucketTarget]):
     """DELETE every object under a prefix of a versioned bucket: delete markers on top."""
 
     kind = "s3-delete-prefix"
-    detected_by = (DATA_INTEGRITY, "s3_paths_exist")
+    detected_by: ClassVar[tuple[str, ...]] = (DATA_INTEGRITY, "s3_paths_exist")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -115,7 +115,7 @@ class PermanentLoss(Fault[BucketTarget]):
     """Every version and delete marker under a prefix removed: versioning cannot help."""
 
     kind = "s3-permanent-loss"
-    detected_by = (DATA_INTEGRITY, "s3_paths_exist")
+    detected_by: ClassVar[tuple[str, ...]] = (DATA_INTEGRITY, "s3_paths_exist")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix

@@ -1,0 +1,126 @@
+"""Section 4 of the restore procedure, MLflow Restore: stop the server, restore the backend
+store, verify the artifact store, restart and check the server answers. Artifacts deleted
+from S3 come back through the S3 machinery (section 2, Option A) under the artifact root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from drtests.backups import BackupCatalog
+from drtests.errors import RestoreFailed
+from drtests.http import request_json
+from drtests.objectstore import S3_ERRORS, iter_objects
+from drtests.objectstore.replication import Location
+from drtests.objectstore.versions import VersionRestoreReport
+from drtests.postgres import replace_database
+from drtests.procedures.database import (
+    RestoreOutcome,
+    ServiceDatabase,
+    check_target_ready,
+    fetch_first_verified,
+    start_workloads,
+    stop_workloads,
+    take_safety_snapshot,
+)
+from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
+from drtests.procedures.objectstore import version_restore
+
+RUNBOOK_MLFLOW = f"{RUNBOOK_RESTORE} · §4 MLflow Restore"
+
+
+@dataclass(kw_only=True)
+class MlflowRestoreTarget(ServiceDatabase):
+    """MLflow's backend store, its server and its artifact root."""
+
+    tracking_url: str
+    artifacts: Location
+
+
+def mlflow_restore(
+    target: MlflowRestoreTarget,
+    catalog: BackupCatalog,
+    incident_time: datetime,
+    journal: Journal,
+) -> RestoreOutcome:
+    """Steps 1-4. The server is started again whatever happens."""
+    outcome = RestoreOutcome()
+    try:
+        with journal.step(
+            "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
+        ) as s:
+            s.detail = check_target_ready(target, target.platform, target.services)
+        with journal.step("Stop MLflow", f"{RUNBOOK_MLFLOW} step 1") as s:
+            stop_workloads(target.platform, target.services, journal, outcome)
+            s.detail = f"scaled {', '.join(target.services)} to 0"
+        with journal.step("Identify last good backup", f"{RUNBOOK_MLFLOW} step 2") as s:
+            candidates = catalog.candidates_before(incident_time)
+            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+        outcome.backup, local = fetch_first_verified(
+            target, catalog, candidates, journal, outcome, f"{RUNBOOK_MLFLOW} step 2"
+        )
+        with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
+            outcome.safety_snapshot = take_safety_snapshot(target)
+            s.detail = f"database {outcome.safety_snapshot}"
+        with journal.step("Restore backend store", f"{RUNBOOK_MLFLOW} step 2") as s:
+            journal.status("database", target.database, False)
+            replace_database(target.pg, target.database, local)
+            journal.status("database", target.database, True)
+            s.detail = f"{target.database} replaced from {outcome.backup.key}"
+        with journal.step("Verify artifact store access", f"{RUNBOOK_MLFLOW} step 3") as s:
+            s.detail = artifact_store_access(target.artifacts)
+    except BaseException:
+        with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
+            s.detail = _restart(target, outcome, journal, after_failure=True)
+        raise
+    with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
+        s.detail = _restart(target, outcome, journal, after_failure=False)
+    with journal.step("Test MLflow API", f"{RUNBOOK_MLFLOW} step 3") as s:
+        s.detail = server_answers(target.tracking_url)
+    return outcome
+
+
+def artifact_store_access(artifacts: Location) -> str:
+    """The runbook's ``ls /mlflow/artifacts/``: the artifact root lists."""
+    try:
+        count = sum(
+            1 for _ in iter_objects(artifacts.endpoint.client(), artifacts.bucket, artifacts.prefix)
+        )
+    except S3_ERRORS as exc:
+        raise RestoreFailed(f"artifact store {artifacts.uri} not accessible: {exc}") from None
+    return f"{artifacts.uri}: {count} objects"
+
+
+def server_answers(url: str) -> str:
+    """The runbook's "Test MLflow UI": the server answers its search API."""
+    found = request_json(
+        "POST",
+        f"{url}/api/2.0/mlflow/experiments/search",
+        {"max_results": 1000},
+        what="MLflow experiments search",
+    )
+    return f"{url}: {len(found.get('experiments', []))} experiments listed"
+
+
+def mlflow_artifact_restore(
+    artifacts: Location, as_of: datetime, expected_keys: list[str], journal: Journal
+) -> VersionRestoreReport:
+    """Artifacts deleted under the artifact root: their versions as of before the incident
+    (section 2, Option A); the server serves them again without a restart."""
+    report = version_restore(artifacts, as_of, expected_keys, journal)
+    with journal.step("Verify artifact store access", f"{RUNBOOK_MLFLOW} step 3") as s:
+        s.detail = artifact_store_access(artifacts)
+    return report
+
+
+def _restart(
+    target: MlflowRestoreTarget, outcome: RestoreOutcome, journal: Journal, *, after_failure: bool
+) -> str:
+    return start_workloads(
+        target.platform,
+        target.services,
+        outcome.remembered_replicas,
+        target.ready_timeout,
+        journal,
+        after_failure=after_failure,
+    )
