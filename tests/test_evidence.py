@@ -319,3 +319,27 @@ def test_follow_up_is_recorded_and_rechained(tmp_path: Path) -> None:
     assert verify_manifest(tmp_path) == []
     unknown = _cli("report", "follow-up", str(tmp_path), "F-009", "--status", "closed", "--by", "x")
     assert unknown.returncode == 2 and "no finding F-009 (findings: F-001)" in unknown.stderr
+
+
+def test_application_checklist_items_judge_their_own_restores() -> None:
+    """ "Airflow DAGs loaded successfully" is decided by the Airflow restores' DagBag and API
+    checks; a failed one fails the item. The HMS items do not judge Airflow restores."""
+
+    def airflow(name: str, ok: bool) -> ScenarioRecord:
+        record = _scenario(name)
+        record.procedure, record.component = "airflow_restore", "airflow"
+        record.verification = [
+            CheckRecord(name="airflow_dags_load", ok=ok),
+            CheckRecord(name="airflow_api_accessible", ok=True),
+        ]
+        return record
+
+    items = {
+        i.item: i for c in _run([_scenario("ok"), airflow("af", True)]).checklists for i in c.items
+    }
+    assert items["Airflow DAGs loaded successfully"].status == "passed"
+    assert items["Hive Metastore connectivity verified"].status == "passed"
+    assert items["MLflow experiments accessible"].status == "not-run"
+    items = {i.item: i for c in _run([airflow("af", False)]).checklists for i in c.items}
+    assert items["Airflow DAGs loaded successfully"].status == "failed"
+    assert "af: airflow_dags_load FAILED" in items["Airflow DAGs loaded successfully"].evidence

@@ -103,15 +103,26 @@ def _health(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
     return ("passed" if ok else "failed"), evidence
 
 
-def _component(component: str) -> Rule:
-    """For components whose scenarios are not in this run: reported as not run."""
+def _application(procedure: str, *checks: str) -> Rule:
+    """Passed when every restore of this application (Airflow's, MLflow's) was verified
+    with these checks clean; not run when the run had none."""
 
     def rule(records: list[ScenarioRecord]) -> tuple[ChecklistStatus, list[str]]:
-        ran = [r for r in _restores(records) if r.component == component]
+        ran = [
+            r
+            for r in records
+            if r.kind == "scenario" and r.verdict != "dry-run" and r.procedure == procedure
+        ]
         if not ran:
-            return "not-run", [f"no {component} scenario in this run"]
-        ok = all(r.verdict == "passed" for r in ran)
-        return ("passed" if ok else "failed"), [f"{r.scenario_id}: {r.verdict}" for r in ran]
+            return "not-run", [f"no {procedure} scenario in this run"]
+        evidence, ok = [], True
+        for record in ran:
+            for name in checks:
+                check = next((c for c in record.verification if c.name == name), None)
+                passed = check is not None and check.ok
+                ok &= passed
+                evidence.append(f"{record.scenario_id}: {name} {'ok' if passed else 'FAILED'}")
+        return ("passed" if ok else "failed"), evidence
 
     return rule
 
@@ -158,8 +169,16 @@ POST_RESTORE: list[tuple[str, str | None, Rule | None]] = [
         None,
         _check("fingerprints_match_baseline", "s3_paths_exist"),
     ),
-    ("Airflow DAGs loaded successfully", None, _component("airflow")),
-    ("MLflow experiments accessible", None, _component("mlflow")),
+    (
+        "Airflow DAGs loaded successfully",
+        None,
+        _application("airflow_restore", "airflow_dags_load", "airflow_api_accessible"),
+    ),
+    (
+        "MLflow experiments accessible",
+        None,
+        _application("mlflow_restore", "mlflow_experiments_match", "mlflow_runs_match"),
+    ),
     ("Test job completed successfully", None, _step(hms_full=("Run test job",))),
     ("Monitoring shows healthy state", None, _health),
 ]
