@@ -16,8 +16,8 @@ def test_local_profile_carries_the_runbook_objectives() -> None:
 
 
 def test_unknown_procedure_names_the_missing_section() -> None:
-    with pytest.raises(ProfileError, match=r"\[objectives.airflow_restore\]"):
-        local_profile().objective("airflow_restore")
+    with pytest.raises(ProfileError, match=r"\[objectives.kafka_restore\]"):
+        local_profile().objective("kafka_restore")
 
 
 LIVE = """

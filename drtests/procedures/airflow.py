@@ -16,10 +16,8 @@ from drtests.postgres import connect, drop_database, restore_into_new_database, 
 from drtests.procedures.database import (
     RestoreOutcome,
     ServiceDatabase,
-    check_target_ready,
-    fetch_first_verified,
-    start_workloads,
-    stop_workloads,
+    restart_service_workloads,
+    stop_and_fetch_backup,
     take_safety_snapshot,
 )
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
@@ -46,28 +44,27 @@ def airflow_restore(
     (no verified backup, a backup of another Airflow version) leaves the database as it was."""
     outcome = RestoreOutcome()
     try:
-        with journal.step(
-            "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
-        ) as s:
-            installed = target.deployment.probe()
-            s.detail = (
-                f"{check_target_ready(target, target.platform, target.services)}; "
-                f"Airflow {installed.version} at migration head {', '.join(installed.heads)}"
-            )
-        with journal.step("Stop Airflow", f"{RUNBOOK_AIRFLOW} step 1") as s:
-            stop_workloads(target.platform, target.services, journal, outcome)
-            s.detail = f"scaled {', '.join(target.services)} to 0"
-        with journal.step("Identify last good backup", f"{RUNBOOK_AIRFLOW} step 2") as s:
-            candidates = catalog.candidates_before(incident_time)
-            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-        outcome.backup, local = fetch_first_verified(
-            target, catalog, candidates, journal, outcome, f"{RUNBOOK_AIRFLOW} step 2"
+        installed: list[ProbeResult] = []
+
+        def airflow_installed() -> str:
+            installed.append(target.deployment.probe())
+            return f"Airflow {installed[0].version} at migration {', '.join(installed[0].heads)}"
+
+        backup, local = stop_and_fetch_backup(
+            target,
+            catalog,
+            incident_time,
+            journal,
+            outcome,
+            application="Airflow",
+            runbook=RUNBOOK_AIRFLOW,
+            ready_detail=airflow_installed,
         )
         staging = f"{target.database}__restoring"
         with journal.step("Check backup matches installed Airflow", f"{RUNBOOK_AIRFLOW} step 3"):
             drop_database(target.pg, staging)
             restore_into_new_database(target.pg, staging, local)
-            _require_compatible(target, staging, outcome.backup, installed)
+            _require_compatible(target, staging, backup, installed[0])
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
             s.detail = f"database {outcome.safety_snapshot}"
@@ -75,15 +72,15 @@ def airflow_restore(
             journal.status("database", target.database, False)
             swap_in(target.pg, target.database, staging)
             journal.status("database", target.database, True)
-            s.detail = f"{target.database} replaced from {outcome.backup.key}"
+            s.detail = f"{target.database} replaced from {backup.key}"
         with journal.step("Verify DAGs", f"{RUNBOOK_AIRFLOW} step 4") as s:
             s.detail = _verify_dags(target)
     except BaseException:
         with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
-            s.detail = _restart(target, outcome, journal, after_failure=True)
+            s.detail = restart_service_workloads(target, outcome, journal, after_failure=True)
         raise
     with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
-        s.detail = _restart(target, outcome, journal, after_failure=False)
+        s.detail = restart_service_workloads(target, outcome, journal, after_failure=False)
     with journal.step("Verify Airflow is accessible", f"{RUNBOOK_AIRFLOW} step 5") as s:
         api = AirflowAPI(target.deployment.api_url)
         unhealthy = api.unhealthy()
@@ -135,16 +132,3 @@ def _verify_dags(target: AirflowRestoreTarget) -> str:
         )
     synced = f"; synced {', '.join(copied)}" if copied else "; DAG files already in sync"
     return f"DagBag(): {len(probe.dag_ids)} DAGs loaded, no import errors{synced}"
-
-
-def _restart(
-    target: AirflowRestoreTarget, outcome: RestoreOutcome, journal: Journal, *, after_failure: bool
-) -> str:
-    return start_workloads(
-        target.platform,
-        target.services,
-        outcome.remembered_replicas,
-        target.ready_timeout,
-        journal,
-        after_failure=after_failure,
-    )

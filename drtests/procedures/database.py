@@ -3,7 +3,9 @@ safety snapshot, stop and restart the workloads that use the database."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -138,3 +140,47 @@ def start_workloads(
                 raise
             not_ready.append(f"{name} not ready ({exc})")
     return "; ".join(not_ready) or f"{', '.join(names)} ready"
+
+
+def stop_and_fetch_backup(
+    target: ServiceDatabase,
+    catalog: BackupCatalog,
+    incident_time: datetime,
+    journal: Journal,
+    outcome: RestoreOutcome,
+    *,
+    application: str,
+    runbook: str,
+    ready_detail: Callable[[], str] | None = None,
+) -> tuple[BackupRecord, Path]:
+    """The opening of §3 and §4: target ready → stop the application → identify the last
+    good backup → download and verify it. Returns the backup and its verified local copy."""
+    with journal.step(
+        "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
+    ) as s:
+        s.detail = check_target_ready(target, target.platform, target.services)
+        if ready_detail is not None:
+            s.detail += f"; {ready_detail()}"
+    with journal.step(f"Stop {application}", f"{runbook} step 1") as s:
+        stop_workloads(target.platform, target.services, journal, outcome)
+        s.detail = f"scaled {', '.join(target.services)} to 0"
+    with journal.step("Identify last good backup", f"{runbook} step 2") as s:
+        candidates = catalog.candidates_before(incident_time)
+        s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+    outcome.backup, local = fetch_first_verified(
+        target, catalog, candidates, journal, outcome, f"{runbook} step 2"
+    )
+    return outcome.backup, local
+
+
+def restart_service_workloads(
+    target: ServiceDatabase, outcome: RestoreOutcome, journal: Journal, *, after_failure: bool
+) -> str:
+    return start_workloads(
+        target.platform,
+        target.services,
+        outcome.remembered_replicas,
+        target.ready_timeout,
+        journal,
+        after_failure=after_failure,
+    )

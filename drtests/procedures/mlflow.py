@@ -17,10 +17,8 @@ from drtests.postgres import replace_database
 from drtests.procedures.database import (
     RestoreOutcome,
     ServiceDatabase,
-    check_target_ready,
-    fetch_first_verified,
-    start_workloads,
-    stop_workloads,
+    restart_service_workloads,
+    stop_and_fetch_backup,
     take_safety_snapshot,
 )
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
@@ -46,18 +44,14 @@ def mlflow_restore(
     """Steps 1-4. The server is started again whatever happens."""
     outcome = RestoreOutcome()
     try:
-        with journal.step(
-            "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
-        ) as s:
-            s.detail = check_target_ready(target, target.platform, target.services)
-        with journal.step("Stop MLflow", f"{RUNBOOK_MLFLOW} step 1") as s:
-            stop_workloads(target.platform, target.services, journal, outcome)
-            s.detail = f"scaled {', '.join(target.services)} to 0"
-        with journal.step("Identify last good backup", f"{RUNBOOK_MLFLOW} step 2") as s:
-            candidates = catalog.candidates_before(incident_time)
-            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-        outcome.backup, local = fetch_first_verified(
-            target, catalog, candidates, journal, outcome, f"{RUNBOOK_MLFLOW} step 2"
+        backup, local = stop_and_fetch_backup(
+            target,
+            catalog,
+            incident_time,
+            journal,
+            outcome,
+            application="MLflow",
+            runbook=RUNBOOK_MLFLOW,
         )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
@@ -66,15 +60,15 @@ def mlflow_restore(
             journal.status("database", target.database, False)
             replace_database(target.pg, target.database, local)
             journal.status("database", target.database, True)
-            s.detail = f"{target.database} replaced from {outcome.backup.key}"
+            s.detail = f"{target.database} replaced from {backup.key}"
         with journal.step("Verify artifact store access", f"{RUNBOOK_MLFLOW} step 3") as s:
             s.detail = artifact_store_access(target.artifacts)
     except BaseException:
         with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
-            s.detail = _restart(target, outcome, journal, after_failure=True)
+            s.detail = restart_service_workloads(target, outcome, journal, after_failure=True)
         raise
     with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
-        s.detail = _restart(target, outcome, journal, after_failure=False)
+        s.detail = restart_service_workloads(target, outcome, journal, after_failure=False)
     with journal.step("Test MLflow API", f"{RUNBOOK_MLFLOW} step 3") as s:
         s.detail = server_answers(target.tracking_url)
     return outcome
@@ -111,16 +105,3 @@ def mlflow_artifact_restore(
     with journal.step("Verify artifact store access", f"{RUNBOOK_MLFLOW} step 3") as s:
         s.detail = artifact_store_access(artifacts)
     return report
-
-
-def _restart(
-    target: MlflowRestoreTarget, outcome: RestoreOutcome, journal: Journal, *, after_failure: bool
-) -> str:
-    return start_workloads(
-        target.platform,
-        target.services,
-        outcome.remembered_replicas,
-        target.ready_timeout,
-        journal,
-        after_failure=after_failure,
-    )
