@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,7 @@ class AirflowDeployment:
             self.processes[name] = process
             platform.add_process(name, process, self._probe_for(command, process))
 
-    def _probe_for(self, command: str, process: ManagedProcess) -> Any:
+    def _probe_for(self, command: str, process: ManagedProcess) -> Callable[[], bool]:
         if command == "api-server":
             return lambda: http_ok(f"{self.api_url}/api/v2/monitor/health")
         if command == "scheduler":
