@@ -3,7 +3,7 @@ error-severity finding; each finding names its subject."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +28,23 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.error is None and not any(f.severity == "error" for f in self.findings)
+
+
+def run_check(
+    name: str,
+    description: str,
+    run: Callable[[], Iterable[Finding]],
+    errors: tuple[type[Exception], ...] = (Exception,),
+) -> CheckResult:
+    """A named check; when ``run`` raises one of ``errors``, the check fails with the first
+    line of why (a check that cannot run is a failed check, not a crashed scenario)."""
+    result = CheckResult(name, description)
+    try:
+        result.findings = list(run())
+    except errors as exc:
+        text = str(exc).strip()
+        result.error = f"cannot run: {(text.splitlines()[0] if text else type(exc).__name__)[:300]}"
+    return result
 
 
 def failed(results: Iterable[CheckResult]) -> list[str]:

@@ -15,7 +15,7 @@ from drtests.airflow.api import AirflowAPI
 from drtests.airflow.deployment import AirflowDeployment, ProbeResult
 from drtests.errors import DRError
 from drtests.metastore.changes import ChangeLog
-from drtests.results import CheckResult, Finding
+from drtests.results import CheckResult, Finding, run_check
 
 DAG_RUNS = (
     "SELECT dag_id, run_id, state, run_type, coalesce(logical_date::text, ''), "
@@ -78,12 +78,7 @@ def run_changes(dsn: str) -> ChangeLog:
 
 
 def _check(name: str, description: str, run: Callable[[], Iterable[Finding]]) -> CheckResult:
-    result = CheckResult(name, description)
-    try:
-        result.findings = list(run())
-    except (psycopg.Error, DRError) as exc:
-        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
-    return result
+    return run_check(name, description, run, (psycopg.Error, DRError))
 
 
 def _row_findings(check: str, what: str, expected: Rows, actual: Rows) -> list[Finding]:

@@ -67,6 +67,21 @@ def _step(**by_procedure: tuple[str, ...]) -> Rule:
     return rule
 
 
+def _checks_clean(
+    records: list[ScenarioRecord], names: tuple[str, ...]
+) -> tuple[ChecklistStatus, list[str]]:
+    """Passed when each named verification check ran clean in every record; evidence per
+    record and check."""
+    evidence, ok = [], True
+    for record in records:
+        for name in names:
+            check = next((c for c in record.verification if c.name == name), None)
+            passed = check is not None and check.ok
+            ok &= passed
+            evidence.append(f"{record.scenario_id}: {name} {'ok' if passed else 'FAILED'}")
+    return ("passed" if ok else "failed"), evidence
+
+
 def _check(*names: str) -> Rule:
     """Passed when these verification checks were clean in every restore scenario."""
 
@@ -74,14 +89,7 @@ def _check(*names: str) -> Rule:
         restores = [r for r in _restores(records) if r.verification]
         if not restores:
             return "not-run", []
-        evidence, ok = [], True
-        for record in restores:
-            for name in names:
-                check = next((c for c in record.verification if c.name == name), None)
-                passed = check is not None and check.ok
-                ok &= passed
-                evidence.append(f"{record.scenario_id}: {name} {'ok' if passed else 'FAILED'}")
-        return ("passed" if ok else "failed"), evidence
+        return _checks_clean(restores, names)
 
     return rule
 
@@ -115,14 +123,7 @@ def _application(procedure: str, *checks: str) -> Rule:
         ]
         if not ran:
             return "not-run", [f"no {procedure} scenario in this run"]
-        evidence, ok = [], True
-        for record in ran:
-            for name in checks:
-                check = next((c for c in record.verification if c.name == name), None)
-                passed = check is not None and check.ok
-                ok &= passed
-                evidence.append(f"{record.scenario_id}: {name} {'ok' if passed else 'FAILED'}")
-        return ("passed" if ok else "failed"), evidence
+        return _checks_clean(ran, checks)
 
     return rule
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import psycopg
 
 from drtests.metastore.changes import ChangeLog
-from drtests.results import CheckResult, Finding
+from drtests.results import CheckResult, Finding, run_check
 
 #: experiment → runs (name → learning rate); the first run of each is registered
 SEED = {
@@ -167,16 +166,6 @@ def _compare(
     return findings
 
 
-def _check(name: str, description: str, run: Callable[[], list[Finding]]) -> CheckResult:
-    result = CheckResult(name, description)
-    try:
-        result.findings = run()
-    except Exception as exc:  # the client's errors: MlflowException, HTTP and connection
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        result.error = f"cannot run: {first[:300]}"
-    return result
-
-
 def check_mlflow(url: str, baseline: MlflowState) -> list[CheckResult]:
     """The runbook's "MLflow experiments accessible" and "Verify Artifacts", through the
     restarted server: every experiment, run, metric, param, artifact and model version of
@@ -211,12 +200,12 @@ def check_mlflow(url: str, baseline: MlflowState) -> list[CheckResult]:
         )
 
     return [
-        _check("mlflow_experiments_match", "experiments equal the baseline", experiments),
-        _check("mlflow_runs_match", "runs, params, metric histories equal the baseline", runs),
-        _check(
+        run_check("mlflow_experiments_match", "experiments equal the baseline", experiments),
+        run_check("mlflow_runs_match", "runs, params, metric histories equal the baseline", runs),
+        run_check(
             "mlflow_artifacts_match",
             "artifacts download through the server with the baseline's SHA-256",
             artifacts,
         ),
-        _check("mlflow_models_match", "registered model versions equal the baseline", models),
+        run_check("mlflow_models_match", "registered model versions equal the baseline", models),
     ]
