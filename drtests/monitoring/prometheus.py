@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.parse
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drtests.errors import EnvironmentUnavailable
+from drtests.http import request_json
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,12 @@ class PrometheusAPI:
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        request = f"{self.url}{path}{query}"
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
-                body = json.load(resp)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise EnvironmentUnavailable(f"Prometheus {self.url}{path}: {detail}") from None
-        except (OSError, ValueError) as exc:
-            raise EnvironmentUnavailable(f"Prometheus {self.url} unreachable: {exc}") from None
+        body = request_json(
+            "GET",
+            f"{self.url}{path}{query}",
+            what=f"Prometheus {self.url}{path}",
+            timeout=self.timeout,
+        )
         if body.get("status") != "success":
             raise EnvironmentUnavailable(f"Prometheus {self.url}{path}: {body.get('error')}")
         return body["data"]
