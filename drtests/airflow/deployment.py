@@ -49,6 +49,8 @@ class ProbeResult:
     previous_revision: str | None
     dag_ids: tuple[str, ...]
     import_errors: dict[str, str]
+    #: why ``airflow db check`` would fail; empty when the database answers
+    db_error: str = ""
 
 
 @dataclass
@@ -156,6 +158,7 @@ class AirflowDeployment:
             previous_revision=data["previous_revision"],
             dag_ids=tuple(data["dag_ids"]),
             import_errors=dict(data["import_errors"]),
+            db_error=str(data["db_error"]),
         )
 
     def migrate(self) -> None:

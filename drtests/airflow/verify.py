@@ -111,7 +111,10 @@ def check_airflow(
         return psycopg.connect(deployment.dsn, autocommit=True, connect_timeout=5)
 
     def db_check() -> list[Finding]:
-        deployment.cli("db", "check")
+        if probe is None:
+            raise DRError(probe_error)
+        if probe.db_error:
+            raise DRError(f"airflow db check: {probe.db_error}")
         return []
 
     def schema_current() -> list[Finding]:
