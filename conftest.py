@@ -9,6 +9,7 @@ pytest_plugins = [
     "fixtures.hive",
     "fixtures.monitoring",
     "fixtures.kubernetes",
+    "fixtures.k3s",
     "fixtures.profiles",
     "fixtures.airflow",
     "fixtures.mlflow",

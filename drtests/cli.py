@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drtests.config import load_profile
+from drtests.config import Profile, load_profile
 from drtests.environments import ensure_supported
 from drtests.errors import DRError
 from drtests.ledger import FaultLedger
@@ -27,6 +27,8 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
             f"scenario folder {scenarios} not found: run from the drtests checkout "
             "or pass --scenarios"
         )
+    if profile.environment == "containers":
+        _prepare_containers(profile)
     argv = [
         sys.executable,
         "-m",
@@ -63,6 +65,19 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         flush=True,
     )
     return subprocess.call([*argv, *extra], env=os.environ.copy())
+
+
+def _prepare_containers(profile: Profile) -> None:
+    """Images with a local recipe are built (or found up to date) once, before the workers
+    start; the others are the engine's to have or pull."""
+    from drtests.containers.engine import engine_cli
+    from drtests.containers.images import build_local_images, recipe_for
+
+    local = [image for image in profile.containers.images() if recipe_for(image) is not None]
+    if local:
+        build_local_images(
+            engine_cli(), local, lambda line: print(f"containers: {line}", flush=True)
+        )
 
 
 def _profile_check(args: argparse.Namespace, _: list[str]) -> int:
@@ -214,6 +229,36 @@ def _doctor(args: argparse.Namespace, _extra: list[str]) -> int:
     return code
 
 
+def _containers(args: argparse.Namespace, _extra: list[str]) -> int:
+    """containers build · containers check — the images and engine of containers mode."""
+    from drtests.containers.engine import engine_cli, find_engine
+    from drtests.containers.images import build_local_images, ensure_image
+
+    profile = load_profile(args.profile, "containers")
+    settings = profile.containers
+    if args.action == "build":
+        build_local_images(
+            engine_cli(), settings.images(), lambda line: print(f"containers: {line}", flush=True)
+        )
+        return 0
+    engine = find_engine(settings.docker_host, profile.state_dir.absolute() / "engine")
+    try:
+        print(f"engine: {engine.describe()}")
+        client = engine.client()
+        for image in settings.images():
+            try:
+                ensure_image(client, image, settings.pull_timeout_s)
+            except DRError as exc:
+                if image != settings.k3s_image:
+                    raise
+                print(f"image {image}: missing; the K3s scenarios will be skipped ({exc})")
+                continue
+            print(f"image {image}: present")
+    finally:
+        engine.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     dc = sub.add_parser("doctor", help="preflight of a live platform: go / no-go")
     dc.add_argument("--profile", type=Path, required=True)
     dc.set_defaults(run=_doctor)
+    ct = sub.add_parser(
+        "containers",
+        help="containers mode: 'build' the profile's images that have local recipes "
+        "(Debian packages); 'check' that the engine answers and every image is there",
+    )
+    ct.add_argument("action", choices=("build", "check"))
+    ct.add_argument("--profile", type=Path, default=None)
+    ct.set_defaults(run=_containers)
     lg = sub.add_parser("ledger", help="show faults not yet reverted")
     lg.add_argument("--profile", type=Path, default=None)
     lg.add_argument("--all", action="store_true")

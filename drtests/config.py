@@ -146,6 +146,28 @@ class MlflowSettings(_Strict):
     artifact_prefix: str = "mlflow-artifacts/"
 
 
+class ContainerSettings(_Strict):
+    """Containers mode (``--dr-env containers``): which images run the services, and how
+    long the suite waits for them. Official images by default; a machine without a registry
+    names the stand-ins ``drtests containers build`` makes from Debian packages."""
+
+    postgres_image: str = "postgres:17"
+    #: moto's server image: the S3 semantics the embedded environment has (versions,
+    #: delete markers, checksums, replication settings)
+    s3_image: str = "motoserver/moto:5.2.5"
+    #: a K3s image (e.g. "rancher/k3s:v1.31.4-k3s1") for the scenarios that need a real
+    #: Kubernetes API; without one those scenarios are skipped and say so
+    k3s_image: str | None = None
+    #: the engine's API, e.g. "unix:///run/podman/podman.sock" (default: DOCKER_HOST, then
+    #: Docker's socket, then Podman)
+    docker_host: str | None = None
+    ready_timeout_s: float = Field(default=120, gt=0)
+    pull_timeout_s: float = Field(default=300, gt=0)
+
+    def images(self) -> list[str]:
+        return [self.postgres_image, self.s3_image, *([self.k3s_image] if self.k3s_image else [])]
+
+
 class Safety(_Strict):
     """Destructive actions need the target on ``allow_list`` and ``--dr-allow-destructive``."""
 
@@ -216,6 +238,7 @@ class Profile(_Strict):
     kubernetes: KubernetesSettings = KubernetesSettings()
     airflow: AirflowSettings = AirflowSettings()
     mlflow: MlflowSettings = MlflowSettings()
+    containers: ContainerSettings = ContainerSettings()
     state_dir: Path = Path(".drtests")
 
     def objective(self, procedure: str) -> Objective:
@@ -327,6 +350,10 @@ def _read_profile_file(path: Path) -> Profile:
     objectives = {k: v.model_dump() for k, v in DEFAULT_OBJECTIVES.items()}
     objectives.update(raw.get("objectives", {}))
     raw["objectives"] = objectives
+    if raw.get("environment", "local") != "live":
+        # an environment this run creates runs the embedded services: the file adjusts
+        # the built-in profile of those rather than starting from nothing
+        raw = _merged(local_profile().model_dump(exclude={"name"}), raw)
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
@@ -334,6 +361,16 @@ def _read_profile_file(path: Path) -> Profile:
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ProfileError(f"profile {path}: {where}: {first['msg']}{more}") from None
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _require_live_targets(profile: Profile, source: str) -> None:

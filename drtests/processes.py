@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from drtests.errors import EnvironmentUnavailable
 
@@ -68,6 +69,26 @@ def wait_until(
         time.sleep(interval)
 
 
+class Supervised(Protocol):
+    """What a supervisor does with a workload's runtime: a local process tree, or a
+    container."""
+
+    @property
+    def log_name(self) -> str: ...
+
+    def running(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float: ...
+
+    def log_tail(self, lines: int = 3) -> str: ...
+
+
 class ManagedProcess:
     """A child process with a log file, a readiness probe, kill -9 and clean stop."""
 
@@ -92,6 +113,10 @@ class ManagedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         #: wall-clock time of the last start, for probes that compare with heartbeats
         self.started_at: float | None = None
+
+    @property
+    def log_name(self) -> str:
+        return self.log_path.name
 
     @property
     def pid(self) -> int | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from drtests.config import Profile
+from drtests.environments import OWNED
 from drtests.environments.live import s3_endpoint
 from drtests.errors import DRError
 from drtests.faults import BucketTarget, DatabaseTarget, fault_from_ledger
@@ -18,18 +19,19 @@ from drtests.safety import DryRunStop, SafetyRails
 def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails) -> list[str]:
     """Revert each fault still pending in the ledger; returns one line per entry handled.
 
-    Faults on the embedded environment died with the servers of the run that made them; they
-    are closed as discarded. Faults on a live target are reverted with the profile's
-    credentials, within the same safety rails as any other write.
+    Faults on an environment a run created (embedded servers, containers) died with the
+    servers of that run; they are closed as discarded. Faults on a live target are reverted
+    with the profile's credentials, within the same safety rails as any other write.
     """
     lines: list[str] = []
     for entry in ledger.pending():
         target = entry.target
         where = _where(target)
-        if target.get("environment") == "local":
-            ledger.discarded(entry.fault_id, "embedded environment of that run no longer exists")
+        if target.get("environment") in OWNED:
+            ledger.discarded(entry.fault_id, "the servers of that run no longer exist")
             lines.append(
-                f"{entry.fault_id} {entry.kind} on {where}: discarded (embedded environment gone)"
+                f"{entry.fault_id} {entry.kind} on {where}: discarded "
+                f"({target.get('environment')} environment of that run gone)"
             )
             continue
         resolved = _live_target(profile, target)

@@ -55,9 +55,10 @@ def archived_cluster(
     dr: DRSession, dr_environment: Environment, seeded_metastore: SeededMetastore | None
 ) -> Iterator[tuple[LocalPostgres, WalShipper, Path]]:
     """A metastore cluster of its own, archiving WAL to S3 (a recovery rewinds a whole
-    cluster, so it cannot share one with other scenarios). It is seeded like the shared
-    one, whose data files in S3 (``seeded_metastore``) it points at."""
-    if dr_environment.kind != "local":
+    cluster, so it cannot share one with other scenarios), from the embedded binaries in
+    containers mode too: the procedure works on its data directory and WAL. It is seeded
+    like the shared one, whose data files in S3 (``seeded_metastore``) it points at."""
+    if not dr_environment.owned:
         pytest.skip("point-in-time recovery of a live cluster is run by its operator's tooling")
     workdir = dr_environment.workdir / f"pitr-{time.monotonic_ns()}"
     workdir.mkdir()

@@ -114,7 +114,7 @@ def test_health_fails_and_alerts_fire_while_the_database_is_down(
     and HiveMetastoreHighErrorRate fire; with the server back the database alert clears."""
     server = dr_environment.postgres_server
     if server is None:
-        pytest.skip("stopping the database needs the embedded environment's own server")
+        pytest.skip("stopping the database needs a server this run owns (local or containers)")
     scenario.begin(
         "hms_full_restore",
         "metastore",

@@ -78,7 +78,7 @@ def supervised_postgres(
     the server runs again afterwards."""
     server = dr_environment.postgres_server
     if server is None or server.process is None:
-        pytest.skip("killing the database needs the embedded environment's own server")
+        pytest.skip("killing the database needs a server this run owns (local or containers)")
     platform = LocalPlatform(tmp_path_factory.mktemp("pg-platform"))
     platform.add_process(POSTGRES, server.process, server.accepting)
     platform.scale(POSTGRES, 1)

@@ -40,15 +40,6 @@ def test_invalid_profile_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
-def test_containers_environment_is_refused_up_front() -> None:
-    result = _drtests("gameday", "--env", "containers")
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "drtests: error: the containers environment is not part of this version; "
-        "use --dr-env local or live"
-    )
-
-
 def test_missing_profile_for_the_game_day(tmp_path: Path) -> None:
     result = _drtests("gameday", "--profile", str(tmp_path / "nope.toml"))
     assert (result.returncode, result.stderr.strip()) == (

@@ -30,11 +30,14 @@ def test_entries_fold_events_and_survive_a_torn_line(tmp_path: Path) -> None:
     ]
 
 
-def test_leftovers_of_an_embedded_run_are_discarded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("environment", ["local", "containers"])
+def test_leftovers_of_a_run_owned_environment_are_discarded(
+    environment: str, tmp_path: Path
+) -> None:
     ledger = FaultLedger(tmp_path / "ledger.jsonl")
-    fid = ledger.begin("sequence-behind", "d", {"environment": "local", "host": "h"}, {})
+    fid = ledger.begin("sequence-behind", "d", {"environment": environment, "host": "h"}, {})
     lines = revert_leftovers(ledger, Profile(name="local"), SafetyRails(Profile(name="local")))
-    assert "discarded" in lines[0]
+    assert f"discarded ({environment} environment of that run gone)" in lines[0]
     assert ledger.entries()[0].status == "discarded" and ledger.entries()[0].fault_id == fid
 
 

@@ -7,11 +7,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from drtests.config import Profile
 from drtests.errors import EnvironmentUnavailable
 from drtests.objectstore import S3Endpoint
-from drtests.postgres import LocalPostgres, PostgresEndpoint
+from drtests.postgres import PostgresEndpoint
+from drtests.processes import Supervised
+
+#: environments whose servers this run starts, seeds and removes
+OWNED = ("local", "containers")
+
+
+class DatabaseServer(Protocol):
+    """The PostgreSQL server itself, where this run owns it: a local process or a
+    container, stopped, started and killed as a pod would be."""
+
+    @property
+    def process(self) -> Supervised | None: ...
+
+    def accepting(self) -> bool: ...
+
+    def start(self, timeout: float = 30) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -24,8 +43,15 @@ class Environment:
     workdir: Path
     #: targets created by this run, safe to break without further confirmation
     ephemeral_targets: set[str] = field(default_factory=set)
-    #: the server process itself, where this run owns it (embedded environment)
-    postgres_server: LocalPostgres | None = None
+    #: the server itself, where this run owns it
+    postgres_server: DatabaseServer | None = None
+    #: what runs the servers, for the evidence (engine and images in containers mode)
+    description: str = ""
+
+    @property
+    def owned(self) -> bool:
+        """Started by this run, so it may be seeded, broken and thrown away at will."""
+        return self.kind in OWNED
 
     def pg_target(self, database: str) -> str:
         return f"postgresql://{self.postgres.host}:{self.postgres.port}/{database}"
@@ -39,15 +65,22 @@ class Environment:
         return items
 
 
-SUPPORTED = ("local", "live")
+SUPPORTED = ("local", "containers", "live")
 
 
 def ensure_supported(kind: str) -> None:
     """Fail before anything starts when an environment kind is not available."""
     if kind not in SUPPORTED:
         raise EnvironmentUnavailable(
-            f"the {kind} environment is not part of this version; use --dr-env local or live"
+            f"unknown environment {kind!r}: use --dr-env local, containers or live"
         )
+    if kind == "containers":
+        try:
+            import testcontainers  # noqa: F401
+        except ImportError:
+            raise EnvironmentUnavailable(
+                "containers mode needs testcontainers: pip install 'drtests[containers]'"
+            ) from None
 
 
 @contextmanager
@@ -56,6 +89,11 @@ def open_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
         from drtests.environments.local import local_environment
 
         with local_environment(profile, workdir) as env:
+            yield env
+    elif profile.environment == "containers":
+        from drtests.environments.containers import containers_environment
+
+        with containers_environment(profile, workdir) as env:
             yield env
     elif profile.environment == "live":
         from drtests.environments.live import live_environment

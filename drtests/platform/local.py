@@ -3,6 +3,7 @@ ready when their readiness probe (HTTP endpoint, Thrift call) says so."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -13,15 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from drtests.errors import EnvironmentUnavailable
+from drtests.errors import DRError, EnvironmentUnavailable
 from drtests.objectstore import S3Endpoint
 from drtests.platform import JobRun, PodRecovery, TestJobResult
-from drtests.processes import ManagedProcess, free_port, http_ok, wait_until
+from drtests.processes import ManagedProcess, Supervised, free_port, http_ok, wait_until
 
 
 @dataclass
 class _Workload:
-    process: ManagedProcess
+    process: Supervised
     probe: Callable[[], bool]
     replicas: int = 0
     restarts: list[float] = field(default_factory=list)  # monotonic times of restarts
@@ -106,8 +107,9 @@ class LocalPlatform:
         self._get(workload)
         return self._addresses[workload]
 
-    def add_process(self, name: str, process: ManagedProcess, probe: Callable[[], bool]) -> None:
-        """Supervise an existing service process (the real HMS) under a workload name."""
+    def add_process(self, name: str, process: Supervised, probe: Callable[[], bool]) -> None:
+        """Supervise an existing service process (the real HMS) or container under a
+        workload name."""
         self._workloads[name] = _Workload(process, probe)
 
     def _get(self, workload: str) -> _Workload:
@@ -172,7 +174,7 @@ class LocalPlatform:
     def evidence(self, workload: str) -> list[str]:
         """The workload's last log lines (a local process has no events)."""
         item = self._get(workload)
-        return [f"log {item.process.log_path.name}: {item.process.log_tail(5)}"]
+        return [f"log {item.process.log_name}: {item.process.log_tail(5)}"]
 
     def kill(self, workload: str) -> None:
         with self._lock:
@@ -245,7 +247,9 @@ class _Supervisor:
             with cls._lock:
                 platforms = list(cls._platforms)
             for platform in platforms:
-                platform.restart_missing()
+                # an engine that does not answer for a moment is asked again next tick
+                with contextlib.suppress(DRError):
+                    platform.restart_missing()
 
 
 def _base_env() -> dict[str, str]:
