@@ -37,7 +37,7 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         "-m",
         args.marker,
         "-q",
-        "-rfE",
+        "-rfEs",
         "--no-header",
         "-p",
         "no:cacheprovider",
