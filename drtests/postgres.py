@@ -127,6 +127,14 @@ def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg
 # ---------------------------------------------------------------- local server
 
 
+def accepting_connections(bin_dir: Path, port: int) -> bool:
+    """``pg_isready`` of a server on 127.0.0.1: the readiness probe of an owned server."""
+    result = subprocess.run(
+        [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False
+    )
+    return result.returncode == 0
+
+
 class LocalPostgres:
     """A real PostgreSQL 18 server process on 127.0.0.1, owned by this run."""
 
@@ -225,11 +233,7 @@ class LocalPostgres:
         self.process.wait_ready(self.accepting, timeout)
 
     def accepting(self) -> bool:
-        result = subprocess.run(
-            [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
-            check=False,
-        )
-        return result.returncode == 0
+        return accepting_connections(self.bin_dir, self.port)
 
     def stop(self) -> None:
         if self.process is not None:

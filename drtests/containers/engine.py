@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,17 +38,18 @@ class ContainerEngine:
     version: str
     #: the Podman API service this run started, if it started one
     service: ManagedProcess | None = None
-    _clients: list[docker.DockerClient] = field(default_factory=list)
+    _client: docker.DockerClient | None = None
 
     def describe(self) -> str:
         return f"{self.kind} {self.version} at {self.docker_host}"
 
-    def client(self, timeout: float = 60) -> docker.DockerClient:
-        import docker
+    def client(self) -> docker.DockerClient:
+        """This run's client of the engine (one connection pool for every call)."""
+        if self._client is None:
+            import docker
 
-        made = docker.DockerClient(base_url=self.docker_host, timeout=int(timeout))
-        self._clients.append(made)
-        return made
+            self._client = docker.DockerClient(base_url=self.docker_host, timeout=60)
+        return self._client
 
     def configure_testcontainers(self) -> None:
         """Point testcontainers at this engine (its settings are read at import, so they
@@ -62,9 +63,9 @@ class ContainerEngine:
             testcontainers_config.connection_mode_override = ConnectionMode.docker_host
 
     def close(self) -> None:
-        for made in self._clients:
-            made.close()
-        self._clients.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.service is not None:
             self.service.stop()
 

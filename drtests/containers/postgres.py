@@ -4,16 +4,13 @@ clients find it again after a restart."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import subprocess
 import uuid
 from typing import TYPE_CHECKING
 
-from drtests.containers.images import ensure_image
-from drtests.containers.workload import ContainerWorkload, publish_on_loopback
+from drtests.containers.workload import ServiceContainer, publish_on_loopback
 from drtests.errors import EnvironmentUnavailable
-from drtests.postgres import PostgresEndpoint, pg_bin_dir
+from drtests.postgres import PostgresEndpoint, accepting_connections, pg_bin_dir
 from drtests.processes import free_port
 
 if TYPE_CHECKING:
@@ -39,7 +36,7 @@ def _postgres_container_class() -> type[PostgresContainer]:
     return _Container
 
 
-class PostgresServerContainer:
+class PostgresServerContainer(ServiceContainer):
     """The metastore's PostgreSQL server in a container, owned by this run."""
 
     def __init__(
@@ -50,53 +47,36 @@ class PostgresServerContainer:
         ready_timeout: float,
         pull_timeout: float,
     ) -> None:
-        self.engine = engine
-        self.image = image
-        self.labels = labels
-        self.ready_timeout = ready_timeout
-        self.pull_timeout = pull_timeout
+        super().__init__(engine, image, labels, ready_timeout, pull_timeout)
         self.password = secrets.token_urlsafe(16)
         self.port = free_port()
         self.volume = f"drtests-pgdata-{uuid.uuid4().hex[:12]}"
         self.bin_dir = pg_bin_dir()
-        self.process: ContainerWorkload | None = None
-        self._container: PostgresContainer | None = None
 
     @property
     def endpoint(self) -> PostgresEndpoint:
         return PostgresEndpoint("127.0.0.1", self.port, "postgres", self.password, self.bin_dir)
 
     def accepting(self) -> bool:
-        result = subprocess.run(
-            [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
-            check=False,
-        )
-        return result.returncode == 0
+        return accepting_connections(self.bin_dir, self.port)
 
     def create(self) -> None:
         """Create the volume and the container and start it; ready within the bounded wait."""
         from docker.errors import DockerException
 
-        client = self.engine.client()
-        ensure_image(client, self.image, self.pull_timeout)
+        self._ensure_image()
         try:
-            client.volumes.create(self.volume, labels=self.labels)
-            container = _postgres_container_class()(
-                self.image, username="postgres", password=self.password, dbname="postgres"
-            )
-            publish_on_loopback(container, 5432, self.port)
-            container.with_name(self.volume.replace("pgdata", "postgres"))
-            container.with_volume_mapping(self.volume, DATA_DIR, "rw")
-            container.with_command(["postgres", *(f"-c{s}" for s in SERVER_SETTINGS)])
-            container.with_kwargs(labels=self.labels)
-            self._container = container  # removed at the end even if its start fails
-            container.start()
+            self.engine.client().volumes.create(self.volume, labels=self.labels)
         except DockerException as exc:
-            raise EnvironmentUnavailable(
-                f"cannot start PostgreSQL from image {self.image}: {exc}"
-            ) from None
-        self.process = ContainerWorkload("postgres", container.get_wrapped_container())
-        self.process.wait_ready(self.accepting, self.ready_timeout)
+            raise EnvironmentUnavailable(f"cannot create volume {self.volume}: {exc}") from None
+        container = _postgres_container_class()(
+            self.image, username="postgres", password=self.password, dbname="postgres"
+        )
+        publish_on_loopback(container, 5432, self.port)
+        container.with_name(self.volume.replace("pgdata", "postgres"))
+        container.with_volume_mapping(self.volume, DATA_DIR, "rw")
+        container.with_command(["postgres", *(f"-c{s}" for s in SERVER_SETTINGS)])
+        self._launch(container, "postgres", "PostgreSQL", self.accepting)
 
     def start(self, timeout: float = 30) -> None:
         if self.process is None:
@@ -113,9 +93,7 @@ class PostgresServerContainer:
         """The container and its volume: nothing of this server is left on the engine."""
         from docker.errors import DockerException, NotFound
 
-        if self._container is not None:
-            with contextlib.suppress(DockerException):
-                self._container.stop(force=True, delete_volume=True)
+        super().remove()
         try:
             self.engine.client().volumes.get(self.volume).remove(force=True)
         except NotFound:

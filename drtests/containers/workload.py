@@ -3,12 +3,13 @@ supervisor as local processes; labelled so that a run's leftovers are removed by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from drtests.containers.images import ensure_image
 from drtests.errors import EnvironmentUnavailable
 from drtests.processes import wait_until
 
@@ -17,11 +18,13 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
     from testcontainers.core.container import DockerContainer
 
+    from drtests.containers.engine import ContainerEngine
+
 OWNER_LABEL = "org.drtests.owner"  # host:pid of the run that made it
 
 
 def run_labels() -> dict[str, str]:
-    return {OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}", "org.drtests": "true"}
+    return {OWNER_LABEL: f"{socket.gethostname()}:{os.getpid()}"}
 
 
 def publish_on_loopback(container: DockerContainer, port: int, host_port: int) -> None:
@@ -63,6 +66,10 @@ def remove_leftovers(client: docker.DockerClient) -> list[str]:
     except DockerException as exc:
         raise EnvironmentUnavailable(f"cannot list leftover containers: {exc}") from None
     return removed
+
+
+class _Exited(EnvironmentUnavailable):
+    """The container stopped while it was being waited for."""
 
 
 class ContainerWorkload:
@@ -113,21 +120,17 @@ class ContainerWorkload:
         wait_until(lambda: not self.running(), 15, f"{self.name} container to stop")
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float:
-        start = time.monotonic()
-
         def ready() -> bool:
             status = self.status()
             if status in ("exited", "dead"):
-                raise EnvironmentUnavailable(
-                    f"{self.name} container exited during start-up: {self.log_tail(3)}"
-                )
+                raise _Exited(f"{self.name} container exited during start-up: {self.log_tail(3)}")
             return status == "running" and probe()
 
         try:
             return wait_until(ready, timeout, self.name, interval=0.2)
+        except _Exited:
+            raise
         except EnvironmentUnavailable as exc:
-            if time.monotonic() - start < timeout:
-                raise
             raise EnvironmentUnavailable(
                 f"{exc}; its last log lines: {self.log_tail(3) or '(none)'}"
             ) from None
@@ -141,3 +144,52 @@ class ContainerWorkload:
             return ""
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
         return " | ".join(line.strip() for line in text.strip().splitlines())
+
+
+class ServiceContainer:
+    """A service's container owned by this run: its image present or pulled, started with
+    the run's labels, ready within the bound, removed at the end."""
+
+    def __init__(
+        self,
+        engine: ContainerEngine,
+        image: str,
+        labels: dict[str, str],
+        ready_timeout: float,
+        pull_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.image = image
+        self.labels = labels
+        self.ready_timeout = ready_timeout
+        self.pull_timeout = pull_timeout
+        self.process: ContainerWorkload | None = None
+        self._container: DockerContainer | None = None
+
+    def _launch(
+        self, container: DockerContainer, name: str, what: str, probe: Callable[[], bool]
+    ) -> None:
+        """Start ``container`` (``what`` it runs) as workload ``name``; ``probe`` says when
+        it is ready."""
+        from docker.errors import DockerException
+
+        container.with_kwargs(labels=self.labels)
+        self._container = container  # removed at the end even if its start fails
+        try:
+            container.start()
+        except DockerException as exc:
+            raise EnvironmentUnavailable(
+                f"cannot start {what} from image {self.image}: {exc}"
+            ) from None
+        self.process = ContainerWorkload(name, container.get_wrapped_container())
+        self.process.wait_ready(probe, self.ready_timeout)
+
+    def _ensure_image(self) -> None:
+        ensure_image(self.engine.client(), self.image, self.pull_timeout)
+
+    def remove(self) -> None:
+        from docker.errors import DockerException
+
+        if self._container is not None:
+            with contextlib.suppress(DockerException):
+                self._container.stop(force=True, delete_volume=True)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from drtests.config import Profile
 from drtests.errors import EnvironmentUnavailable
-from drtests.objectstore import S3Endpoint
+from drtests.objectstore import S3Endpoint, ensure_bucket
 from drtests.postgres import PostgresEndpoint
 from drtests.processes import Supervised
 
@@ -25,6 +25,9 @@ class DatabaseServer(Protocol):
 
     @property
     def process(self) -> Supervised | None: ...
+
+    @property
+    def endpoint(self) -> PostgresEndpoint: ...
 
     def accepting(self) -> bool: ...
 
@@ -63,6 +66,39 @@ class Environment:
         if self.s3_dr is not None:
             items.append(self.s3_dr.describe())
         return items
+
+
+def owned_environment(
+    kind: str,
+    profile: Profile,
+    server: DatabaseServer,
+    primary: S3Endpoint,
+    dr: S3Endpoint,
+    workdir: Path,
+) -> Environment:
+    """An environment this run started: its buckets made in both regions, and every one of
+    its servers among the targets it may break without further confirmation."""
+    postgres = server.endpoint
+    buckets = (*profile.buckets.data, profile.buckets.backups)
+    primary_client, dr_client = primary.client(), dr.client()
+    for bucket in buckets:
+        ensure_bucket(primary_client, bucket)
+        ensure_bucket(dr_client, bucket + profile.buckets.dr_suffix)
+    env = Environment(
+        kind=kind,
+        postgres=postgres,
+        metastore_database=profile.metastore.database,
+        s3_primary=primary,
+        s3_dr=dr,
+        workdir=workdir,
+        postgres_server=server,
+    )
+    env.ephemeral_targets = {
+        f"postgresql://{postgres.host}:{postgres.port}/*",
+        *(f"{primary.describe()}/{b}" for b in buckets),
+        *(f"{dr.describe()}/{b}{profile.buckets.dr_suffix}" for b in buckets),
+    }
+    return env
 
 
 SUPPORTED = ("local", "containers", "live")

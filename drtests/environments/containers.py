@@ -16,8 +16,7 @@ from drtests.containers.engine import find_engine
 from drtests.containers.postgres import PostgresServerContainer
 from drtests.containers.s3 import S3ServerContainer
 from drtests.containers.workload import remove_leftovers, run_labels
-from drtests.environments import Environment
-from drtests.objectstore import ensure_bucket
+from drtests.environments import Environment, owned_environment
 
 
 @contextmanager
@@ -42,24 +41,6 @@ def containers_environment(profile: Profile, workdir: Path) -> Iterator[Environm
             server.create()
         primary = servers["primary"].endpoint("us-east-1")
         dr = servers["dr"].endpoint("us-west-2")
-        primary_client, dr_client = primary.client(), dr.client()
-        for bucket in (*profile.buckets.data, profile.buckets.backups):
-            ensure_bucket(primary_client, bucket)
-            ensure_bucket(dr_client, bucket + profile.buckets.dr_suffix)
-        env = Environment(
-            kind="containers",
-            postgres=pg.endpoint,
-            metastore_database=profile.metastore.database,
-            s3_primary=primary,
-            s3_dr=dr,
-            workdir=workdir,
-            postgres_server=pg,
-        )
-        buckets = (*profile.buckets.data, profile.buckets.backups)
-        env.ephemeral_targets = {
-            f"postgresql://127.0.0.1:{pg.port}/*",
-            *(f"{primary.describe()}/{b}" for b in buckets),
-            *(f"{dr.describe()}/{b}{profile.buckets.dr_suffix}" for b in buckets),
-        }
+        env = owned_environment("containers", profile, pg, primary, dr, workdir)
         env.description = f"containers on {engine.describe()}: {pg.image}, {settings.s3_image}"
         yield env
