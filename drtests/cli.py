@@ -233,6 +233,7 @@ def _containers(args: argparse.Namespace, _extra: list[str]) -> int:
     """containers build · containers check — the images and engine of containers mode."""
     from drtests.containers.engine import engine_cli, find_engine
     from drtests.containers.images import build_local_images, ensure_image
+    from drtests.containers.probe import chosen, probe_clients
 
     profile = load_profile(args.profile, "containers")
     settings = profile.containers
@@ -241,9 +242,14 @@ def _containers(args: argparse.Namespace, _extra: list[str]) -> int:
             engine_cli(), settings.images(), lambda line: print(f"containers: {line}", flush=True)
         )
         return 0
+    probes = probe_clients()
+    for probe in probes:
+        print(f"client {probe.describe()}")
+    use = chosen(probes)
+    print(f"images built with: {use.name if use else 'none (no client reaches an engine)'}")
     engine = find_engine(settings.docker_host, profile.state_dir.absolute() / "engine")
     try:
-        print(f"engine: {engine.describe()}")
+        print(f"engine used by the run: {engine.describe()}")
         client = engine.client()
         for image in settings.images():
             try:

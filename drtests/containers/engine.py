@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drtests.containers.probe import chosen, probe_clients
 from drtests.errors import EnvironmentUnavailable
 from drtests.processes import ManagedProcess
 
@@ -157,9 +158,12 @@ def _start_podman_service(podman: str, workdir: Path, timeout: float) -> Contain
 
 
 def engine_cli() -> str:
-    """The engine's command line, for building images: podman where installed, else docker."""
-    for name in ("podman", "docker"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise EnvironmentUnavailable(f"no container engine command found: {INSTALL_HINT}")
+    """The command line of the engine that answers, for building images: the same probe
+    and order as ``./run``'s install step (a client with no engine behind it is passed
+    over)."""
+    probes = probe_clients()
+    use = chosen(probes)
+    if use is None or use.path is None:
+        found = "; ".join(probe.describe() for probe in probes)
+        raise EnvironmentUnavailable(f"no container engine answers ({found}): {INSTALL_HINT}")
+    return use.path

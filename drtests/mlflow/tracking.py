@@ -27,10 +27,11 @@ STEPS = 5
 
 
 def client(url: str) -> Any:
-    """A client that fails within seconds instead of retrying a broken server for minutes
-    (its defaults: 7 retries, exponential back-off, 120 s timeout)."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    """A client that gives a slow server about a minute (three retries, 1-2-4 s apart) but
+    does not retry a broken one for many minutes (its defaults: 7 retries, exponential
+    back-off, 120 s timeout)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     from mlflow import MlflowClient
 

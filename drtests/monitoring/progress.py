@@ -5,9 +5,12 @@ health and errors, so a Grafana dashboard shows the game day live."""
 from __future__ import annotations
 
 import logging
+import time
 from urllib.error import URLError
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
+
+from drtests.http import retry_transient, timed_out
 
 JOB = "drtests"
 # every scenario is fault → detect → restore → verify → record: completion is the share of
@@ -18,10 +21,15 @@ log = logging.getLogger(__name__)
 
 class ProgressPusher:
     """One registry per run; every update is pushed at once (a game day is long, slow work).
-    A Pushgateway that goes away never stops a restore: the failure is logged and counted."""
+    A Pushgateway that goes away never stops a restore: the failure is logged and counted.
+    One that is slow gets the push again until ``patience`` runs out."""
 
-    def __init__(self, url: str, run_id: str) -> None:
+    def __init__(
+        self, url: str, run_id: str, timeout: float = 10.0, patience: float = 30.0
+    ) -> None:
         self.url = url
+        self.timeout = timeout
+        self.patience = patience
         self.grouping = {"run_id": run_id}
         self.failures = 0
         self.registry = CollectorRegistry()
@@ -81,8 +89,19 @@ class ProgressPusher:
         self.push()
 
     def push(self) -> None:
+        def attempt(timeout: float) -> None:
+            push_to_gateway(
+                self.url,
+                job=JOB,
+                registry=self.registry,
+                grouping_key=self.grouping,
+                timeout=timeout,
+            )
+
         try:
-            push_to_gateway(self.url, job=JOB, registry=self.registry, grouping_key=self.grouping)
+            retry_transient(
+                attempt, self.timeout, time.monotonic() + self.patience, retry_if=timed_out
+            )
         except (URLError, OSError) as exc:
             self.failures += 1
             log.warning("progress not pushed to %s: %s", self.url, exc)

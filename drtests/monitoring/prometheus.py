@@ -20,25 +20,32 @@ class Sample:
 
 
 class PrometheusAPI:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    """``timeout`` bounds one request; ``patience`` how long a query that timed out is sent
+    again (queries are reads)."""
+
+    def __init__(self, url: str, timeout: float = 10.0, patience: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.patience = patience
 
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+    def _get(
+        self, path: str, params: dict[str, str] | None = None, deadline: float | None = None
+    ) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         body = request_json(
             "GET",
             f"{self.url}{path}{query}",
             what=f"Prometheus {self.url}{path}",
             timeout=self.timeout,
+            retry_until=deadline or time.monotonic() + self.patience,
         )
         if body.get("status") != "success":
             raise EnvironmentUnavailable(f"Prometheus {self.url}{path}: {body.get('error')}")
         return body["data"]
 
-    def query(self, expr: str) -> list[Sample]:
+    def query(self, expr: str, deadline: float | None = None) -> list[Sample]:
         """An instant vector (scalars come back as one unlabelled sample)."""
-        data = self._get("/api/v1/query", {"query": expr})
+        data = self._get("/api/v1/query", {"query": expr}, deadline)
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         return [Sample(dict(r["metric"]), float(r["value"][1])) for r in data["result"]]
@@ -62,7 +69,7 @@ class PrometheusAPI:
         """Wait until ``expr`` returns a sample (scrapes and rule evaluations take a moment)."""
         deadline = time.monotonic() + timeout
         while True:
-            samples = self.query(expr)
+            samples = self.query(expr, max(deadline, time.monotonic() + self.patience))
             if samples or time.monotonic() > deadline:
                 return samples
             time.sleep(interval)

@@ -82,7 +82,7 @@ def airflow_restore(
     with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
         s.detail = restart_service_workloads(target, outcome, journal, after_failure=False)
     with journal.step("Verify Airflow is accessible", f"{RUNBOOK_AIRFLOW} step 5") as s:
-        api = AirflowAPI(target.deployment.api_url)
+        api = AirflowAPI(target.deployment.api_url, patience=target.ready_timeout)
         unhealthy = api.unhealthy()
         if unhealthy:
             raise RestoreFailed(f"Airflow reports unhealthy components: {unhealthy}")

@@ -4,6 +4,7 @@ from S3 come back through the S3 machinery (section 2, Option A) under the artif
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,7 +71,7 @@ def mlflow_restore(
     with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
         s.detail = restart_service_workloads(target, outcome, journal, after_failure=False)
     with journal.step("Test MLflow API", f"{RUNBOOK_MLFLOW} step 3") as s:
-        s.detail = server_answers(target.tracking_url)
+        s.detail = server_answers(target.tracking_url, target.ready_timeout)
     return outcome
 
 
@@ -85,13 +86,16 @@ def artifact_store_access(artifacts: Location) -> str:
     return f"{artifacts.uri}: {count} objects"
 
 
-def server_answers(url: str) -> str:
-    """The runbook's "Test MLflow UI": the server answers its search API."""
+def server_answers(url: str, patience: float = 60.0, timeout: float = 10.0) -> str:
+    """The runbook's "Test MLflow UI": the server answers its search API (a read, so a
+    request that timed out is sent again within ``patience``)."""
     found = request_json(
         "POST",
         f"{url}/api/2.0/mlflow/experiments/search",
         {"max_results": 1000},
         what="MLflow experiments search",
+        timeout=timeout,
+        retry_until=time.monotonic() + patience,
     )
     return f"{url}: {len(found.get('experiments', []))} experiments listed"
 
