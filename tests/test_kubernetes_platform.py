@@ -15,7 +15,8 @@ import pytest
 
 from drtests.config import Profile, Safety
 from drtests.errors import EnvironmentUnavailable, SafetyError
-from drtests.platform.kubernetes import KubernetesPlatform, selector_matches
+from drtests.platform.kubernetes import KubernetesPlatform
+from drtests.platform.selectors import selector_matches
 from drtests.safety import DryRunStop, SafetyRails
 from fixtures.kubernetes import KubeEmulator
 

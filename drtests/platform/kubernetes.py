@@ -23,6 +23,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from drtests.errors import EnvironmentUnavailable
 from drtests.platform import JobRun, PodRecovery, TestJobResult
+from drtests.platform.selectors import require_narrow, selector_matches, selector_string
 from drtests.results import CheckResult, Finding
 
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
@@ -45,24 +46,6 @@ REQUIRED_ACCESS: tuple[tuple[str, str, str, str], ...] = (
     ("delete", SPARK_GROUP, SPARK_PLURAL, ""),
     ("get", "batch", "cronjobs", ""),
 )
-
-
-def selector_matches(labels: dict[str, str] | None, selector: str) -> bool:
-    """Equality-based label selectors (``a=b,c!=d,e``), checked on the client as well: the
-    result never depends on a server that ignored the selector."""
-    labels = labels or {}
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            if labels.get(key) == value:
-                return False
-        elif "=" in term:
-            key, value = term.split("=", 1)
-            if labels.get(key.rstrip("=")) != value:
-                return False
-        elif term not in labels:
-            return False
-    return True
 
 
 def _ready(pod: Any) -> bool:
@@ -165,8 +148,10 @@ class KubernetesPlatform:
         return self._call("read", self.apps.read_namespaced_deployment, workload, self.namespace)
 
     def _selector(self, workload: str) -> str:
-        labels = self._read(workload).spec.selector.match_labels or {}
-        return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        """The workload's whole selector (matchLabels and matchExpressions); one that
+        would select every pod of the namespace is refused."""
+        selector = selector_string(self._read(workload).spec.selector)
+        return require_narrow(selector, f"{self._kind(workload)}/{workload}")
 
     def pods(self, selector: str) -> list[Any]:
         found = self._call(
@@ -250,6 +235,7 @@ class KubernetesPlatform:
         self._kill_pods(self._selector(workload))
 
     def _kill_pods(self, selector: str) -> None:
+        require_narrow(selector, "pod kill")
         for pod in self.pods(selector):
             self._delete_pod(pod.metadata.name)
 
@@ -285,6 +271,7 @@ class KubernetesPlatform:
         raise EnvironmentUnavailable(f"{workload}: no ready replacement pod after {timeout:.0f}s")
 
     def delete_spark_applications(self, selector: str) -> int:
+        require_narrow(selector, "SparkApplication stop")
         apps = self._call(
             "list SparkApplications",
             self.custom.list_namespaced_custom_object,
