@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drtests.backups import BackupCatalog
-from drtests.config import Profile
+from drtests.config import KubernetesSettings, Profile
 from drtests.environments import Environment
 from drtests.errors import DRError
 from drtests.monitoring.prometheus import PrometheusAPI
@@ -62,6 +62,22 @@ def _buckets(env: Environment, profile: Profile) -> CheckResult:
     return result
 
 
+def kubernetes_configured(settings: KubernetesSettings) -> bool:
+    """Wherever the game day would connect: a kubeconfig or context in the profile,
+    KUBECONFIG, the in-cluster service account, or ``~/.kube/config``."""
+    from drtests.platform.kubernetes import DEFAULT_KUBECONFIG, in_cluster
+
+    if not settings.enabled:
+        return False
+    return bool(
+        settings.kubeconfig
+        or settings.context
+        or os.environ.get("KUBECONFIG")
+        or in_cluster()
+        or DEFAULT_KUBECONFIG.expanduser().is_file()
+    )
+
+
 def _kubernetes(profile: Profile, max_age: timedelta, now: datetime) -> list[CheckResult]:
     """Every verb the procedures need, asked of the API server (SelfSubjectAccessReview);
     the daily backup and consistency-check CronJobs exist and last succeeded in time."""
@@ -106,8 +122,7 @@ def run_doctor(
         _buckets(env, profile),
         *backups_ready(catalog, env.postgres, rpo, now),
     ]
-    kube = profile.kubernetes
-    if kube.enabled and (kube.kubeconfig or kube.context or os.environ.get("KUBECONFIG")):
+    if kubernetes_configured(profile.kubernetes):
         results += _kubernetes(profile, rpo, now)
     monitoring = profile.monitoring
     if monitoring.prometheus_url:

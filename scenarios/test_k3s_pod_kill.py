@@ -1,5 +1,5 @@
 """Pod kill on a real Kubernetes API (K3s in a container, containers mode): the metastore's
-PostgreSQL runs as a Deployment; its pod is deleted with grace period 0 and the
+PostgreSQL runs as a Deployment; its pod is deleted with its grace period and the
 ReplicaSet's replacement must become Ready, measured as Krkn reports it.
 
 Control: the same kill with the Deployment scaled to 0 — nothing replaces the pod, and the
@@ -99,7 +99,7 @@ def test_k3s_pod_killed_is_replaced(
         k3s_platform.scale(WORKLOAD, 0)
     scenario.incident()
     ready = CheckResult("replacement_ready", f"{WORKLOAD} has a Ready replacement pod")
-    with scenario.journal.step("Kill pod", "delete with grace period 0") as step:
+    with scenario.journal.step("Kill pod", "delete with the pod's grace period") as step:
         try:
             step.detail = k3s_platform.kill_and_measure(WORKLOAD, timeout).describe()
         except DRError as exc:

@@ -1,13 +1,18 @@
-"""The Kubernetes platform against a Kubernetes API over real HTTP (kmock's emulator), and
-against a real cluster when KUBECONFIG points to one. The emulator has no controllers: the
-tests play them through the same API (status updates, replacement pods)."""
+"""The Kubernetes platform against a Kubernetes API over real HTTP: kmock's emulator with
+the API server's rules a DR procedure meets on a real cluster (``fixtures.kubernetes``) and
+the controllers and kubelet played beside it (``fixtures.kube_controllers``): pods that stay
+Terminating for their grace period, StatefulSet ordinals replaced in order under the same
+names, ``observedGeneration`` lagging ``generation``, ``readyReplicas`` counting a Terminating
+pod, watches cut mid-stream, 403 from a Role, 400 for a multi-container log, 404 for what
+vanished, 422 for an invalid SparkApplication. Against a real cluster too when KUBECONFIG
+points to one."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ import pytest
 
 from drtests.config import Profile, Safety
 from drtests.errors import EnvironmentUnavailable, SafetyError
-from drtests.platform.kubernetes import KubernetesPlatform
+from drtests.platform.kubernetes import REQUIRED_ACCESS, KubernetesPlatform, rbac_role
 from drtests.platform.selectors import selector_matches
 from drtests.safety import DryRunStop, SafetyRails
 from fixtures.kubernetes import KubeEmulator
@@ -23,11 +28,25 @@ from fixtures.kubernetes import KubeEmulator
 pytest.importorskip("kubernetes")
 from kubernetes import client
 
+from fixtures.kube_controllers import ClusterControllers
+
 NS = "spark-operations"
 WORKLOADS = {
     "spark-hive-metastore": "statefulset",
     "spark-history-server": "deployment",
     "jupyter-connect": "deployment",
+}
+TEST_JOB = {
+    "apiVersion": "sparkoperator.k8s.io/v1beta2",
+    "kind": "SparkApplication",
+    "metadata": {"name": "hms-smoke"},
+    "spec": {
+        "type": "Python",
+        "mode": "cluster",
+        "sparkVersion": "3.5.3",
+        "driver": {"cores": 1},
+        "executor": {"instances": 1},
+    },
 }
 
 
@@ -52,28 +71,44 @@ def _workload(kind: str, name: str, replicas: int, app: str) -> dict[str, Any]:
             "selector": {"matchLabels": {"app": app}},
             "template": {
                 "metadata": {"labels": {"app": app}},
-                "spec": {"containers": [{"name": "main", "image": "example"}]},
+                "spec": {
+                    "containers": [{"name": "main", "image": "example"}],
+                    "terminationGracePeriodSeconds": 1,
+                },
             },
         },
-        "status": {"replicas": replicas, "readyReplicas": replicas},
     }
 
 
-def _pod(name: str, app: str, uid: str, ready: bool = True) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "uid": uid, "labels": {"app": app}},
-        "spec": {"containers": [{"name": "main", "image": "example"}]},
-        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
-    }
+def _pods(api: client.ApiClient, selector: str = "") -> list[Any]:
+    """The pods of ``selector`` (the emulator ignores selectors: filtered here)."""
+    found = client.CoreV1Api(api).list_namespaced_pod(NS, label_selector=selector).items
+    return [p for p in found if selector_matches(p.metadata.labels, selector)]
+
+
+def _settled(api: client.ApiClient, want: int, timeout: float = 15) -> None:
+    """Wait until ``want`` pods run, all Ready and none Terminating."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = [p for p in _pods(api) if p.metadata.labels.get("drtests.test/owner")]
+        ready = [
+            p
+            for p in pods
+            if p.metadata.deletion_timestamp is None
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ]
+        if len(pods) == len(ready) == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the cluster did not settle on {want} ready pods")
 
 
 @pytest.fixture
-def cluster(kube_emulator: KubeEmulator) -> client.ApiClient:
-    """The runbooks' namespace: the metastore StatefulSet and its dependants, running."""
+def cluster(kube_emulator: KubeEmulator) -> Iterator[client.ApiClient]:
+    """The runbooks' namespace: the metastore StatefulSet and its dependants, running
+    under the controllers (4 pods, grace period 1 s)."""
     api = _api(kube_emulator.url)
-    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    apps = client.AppsV1Api(api)
     apps.create_namespaced_stateful_set(
         NS, _workload("statefulset", "spark-hive-metastore", 1, "hive-metastore")
     )
@@ -81,9 +116,11 @@ def cluster(kube_emulator: KubeEmulator) -> client.ApiClient:
         NS, _workload("deployment", "spark-history-server", 2, "history")
     )
     apps.create_namespaced_deployment(NS, _workload("deployment", "jupyter-connect", 1, "jupyter"))
-    core.create_namespaced_pod(NS, _pod("spark-hive-metastore-0", "hive-metastore", "uid-1"))
-    core.create_namespaced_pod(NS, _pod("spark-history-server-a", "history", "uid-2"))
-    return api
+    controllers = ClusterControllers(api, NS)
+    _settled(api, 4)
+    yield api
+    controllers.close()
+    assert not controllers.errors, controllers.errors
 
 
 def _platform(url: str, authorize: Callable[[str, str], None]) -> KubernetesPlatform:
@@ -100,48 +137,115 @@ def _later(delay: float, action: Callable[[], None]) -> threading.Thread:
     return thread
 
 
+# ------------------------------------------------------------------ selectors
+
+
 def test_label_selectors_are_checked_on_the_client() -> None:
     assert selector_matches({"environment": "production", "app": "x"}, "environment=production")
     assert not selector_matches({"environment": "staging"}, "environment=production")
     assert selector_matches({"app": "x"}, "app=x,environment!=production")
     assert not selector_matches({}, "app")
+    assert selector_matches({"app": "hms", "tier": "db"}, "tier in (cache,db),!canary")
+    assert not selector_matches({"app": "hms", "canary": "1"}, "app,!canary")
+    assert not selector_matches({"tier": "web"}, "tier in (cache,db)")
+    assert selector_matches({}, "tier notin (db)")
+    assert not selector_matches({"tier": "db"}, "tier notin (cache, db)")
 
 
-def test_scale_down_and_back_restores_the_remembered_count(
+def test_a_selector_of_match_expressions_kills_only_its_pods(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
+    """matchExpressions alone must not turn into "" (every pod of the namespace)."""
+    apps = client.AppsV1Api(cluster)
+    apps.patch_namespaced_stateful_set(
+        "spark-hive-metastore",
+        NS,
+        {
+            "spec": {
+                "selector": {
+                    "matchLabels": None,
+                    "matchExpressions": [
+                        {"key": "app", "operator": "In", "values": ["hive-metastore"]}
+                    ],
+                }
+            }
+        },
+    )
+    others = {
+        p.metadata.uid for p in _pods(cluster) if p.metadata.labels["app"] != "hive-metastore"
+    }
+    _platform(kube_emulator.url, _rails(tmp_path).authorize).kill("spark-hive-metastore")
+    assert others <= {p.metadata.uid for p in _pods(cluster)}
+    deleted = [p for m, p in kube_emulator.mutating_requests() if m == "DELETE"]
+    assert deleted == [f"/api/v1/namespaces/{NS}/pods/spark-hive-metastore-0"]
+    lists = [r for r in kube_emulator.handler if r.url.path.endswith("/pods") and r.url.query]
+    assert any(r.url.query.get("labelSelector") == "app in (hive-metastore)" for r in lists)
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [{}, {"matchExpressions": [{"key": "canary", "operator": "DoesNotExist"}]}],
+    ids=["empty", "exclusions-only"],
+)
+def test_a_selector_that_selects_everything_is_refused_before_any_delete(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path, selector: Any
+) -> None:
+    client.AppsV1Api(cluster).patch_namespaced_deployment(
+        "jupyter-connect",
+        NS,
+        {"spec": {"selector": {"matchLabels": None, "matchExpressions": None, **selector}}},
+    )
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    before = kube_emulator.mutating_requests()
+    with pytest.raises(SafetyError, match="would select every pod of the namespace"):
+        platform.kill("jupyter-connect")
+    with pytest.raises(SafetyError, match="would select every pod"):
+        platform.delete_spark_applications("")
+    assert [r for r in kube_emulator.mutating_requests()[len(before) :] if r[0] == "DELETE"] == []
+    assert len(_pods(cluster)) == 4
+
+
+# ------------------------------------------------------------------ scale and readiness
+
+
+def test_scale_to_zero_returns_when_the_pods_are_gone(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    """Pods terminate over their grace period (1 s here): "stopped" is no pod left, so no
+    connection pool can reconnect between the session kill and the swap."""
     platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
     remembered = platform.replicas("spark-history-server")
+    started = time.monotonic()
     platform.scale("spark-history-server", 0)
-    assert platform.replicas("spark-history-server") == 0
+    assert time.monotonic() - started >= 1.0
+    assert _pods(cluster, "app=history") == []
     platform.scale("spark-history-server", remembered)
+    platform.wait_ready("spark-history-server", timeout=15)
     assert platform.replicas("spark-history-server") == 2
+    assert len(_pods(cluster, "app=history")) == 2
     platform.scale("spark-hive-metastore", 0)
-    assert (
-        client.AppsV1Api(cluster)
-        .read_namespaced_stateful_set("spark-hive-metastore", NS)
-        .spec.replicas
-        == 0
-    )
+    assert _pods(cluster, "app=hive-metastore") == []
     assert ("PATCH", f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore") in (
         kube_emulator.mutating_requests()
     )
 
 
-def test_wait_ready_follows_a_watch_until_replicas_are_ready(
+def test_ready_is_not_read_from_a_stale_status(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
-    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    """1 → 0 → 1 inside the grace period: the StatefulSet's status still says 1 ready (the
+    dying ordinal 0, and a generation not yet observed); ready means a new ordinal 0 is."""
     apps = client.AppsV1Api(cluster)
-    apps.patch_namespaced_deployment_status("jupyter-connect", NS, {"status": {"readyReplicas": 0}})
-    _later(
-        0.4,
-        lambda: apps.patch_namespaced_deployment_status(
-            "jupyter-connect", NS, {"status": {"readyReplicas": 1}}
-        ),
-    )
-    waited = platform.wait_ready("jupyter-connect", timeout=10)
-    assert 0.3 <= waited < 10
+    old = {p.metadata.uid for p in _pods(cluster, "app=hive-metastore")}
+    apps.patch_namespaced_stateful_set("spark-hive-metastore", NS, {"spec": {"replicas": 0}})
+    time.sleep(0.5)  # observed; ordinal 0 is Terminating and still counted as ready
+    apps.patch_namespaced_stateful_set("spark-hive-metastore", NS, {"spec": {"replicas": 1}})
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    waited = platform.wait_ready("spark-hive-metastore", timeout=15)
+    assert waited > 0.5
+    pods = _pods(cluster, "app=hive-metastore")
+    assert [p.metadata.name for p in pods] == ["spark-hive-metastore-0"]
+    assert pods[0].metadata.uid not in old and pods[0].metadata.deletion_timestamp is None
     watches = [r for r in kube_emulator.handler if r.url.query.get("watch") in ("true", "True")]
     assert watches, "readiness must be awaited with a watch, not a sleep loop"
 
@@ -150,106 +254,130 @@ def test_wait_ready_times_out_with_a_clear_error(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
     platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
-    client.AppsV1Api(cluster).patch_namespaced_deployment_status(
-        "jupyter-connect", NS, {"status": {"readyReplicas": 0}}
+    kube_emulator.rules.denied.add(("create", "pods"))  # the controller cannot make pods
+    client.AppsV1Api(cluster).patch_namespaced_deployment(
+        "jupyter-connect", NS, {"spec": {"replicas": 2}}
     )
     with pytest.raises(EnvironmentUnavailable, match="deployment/jupyter-connect not ready"):
         platform.wait_ready("jupyter-connect", timeout=1.5)
+    kube_emulator.rules.denied.clear()
 
 
-def test_pod_kill_recovery_is_measured_per_pod(
+def test_a_dropped_watch_is_watched_again_until_the_deadline(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
+    kube_emulator.rules.drop_watches_after_s = 0.3
     platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
-    core = client.CoreV1Api(cluster)
+    platform.scale("spark-history-server", 3)
+    waited = platform.wait_ready("spark-history-server", timeout=15)
+    assert waited > 0.3 and kube_emulator.rules.dropped >= 1
+    assert len(_pods(cluster, "app=history")) == 3
+    kube_emulator.rules.drop_watches_after_s = None
 
-    def statefulset_controller() -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            names = [p.metadata.name for p in core.list_namespaced_pod(NS).items]
-            if "spark-hive-metastore-0" not in names:
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)  # scheduling
-        core.create_namespaced_pod(
-            NS, _pod("spark-hive-metastore-0", "hive-metastore", "uid-9", ready=False)
-        )
-        time.sleep(0.3)  # readiness probe
-        core.patch_namespaced_pod_status(
-            "spark-hive-metastore-0",
-            NS,
-            {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-        )
 
-    controller = threading.Thread(target=statefulset_controller, daemon=True)
-    controller.start()
-    recovery = platform.kill_and_measure("spark-hive-metastore", timeout=15)
-    controller.join()
-    assert 0.15 <= recovery.rescheduled_s < recovery.ready_s < 15
-    assert recovery.ready_s >= 0.45
+# ------------------------------------------------------------------ pod kills
+
+
+def test_pod_kill_waits_for_every_replacement_as_krkn_does(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    """Deleted with their own grace period (a force delete of a StatefulSet pod is unsafe),
+    recovered when as many pods are Ready as before, each replacement reported."""
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    recovery = platform.kill_and_measure("spark-history-server", timeout=20)
+    assert len(recovery.pods) == 2
+    assert all(0 < p.rescheduled_s < p.ready_s for p in recovery.pods)
+    assert recovery.ready_s == max(p.ready_s for p in recovery.pods)
+    stateful = platform.kill_and_measure("spark-hive-metastore", timeout=20)
+    # the same name comes back only once the old pod is gone: after its grace period
+    assert stateful.pods[0].pod == "spark-hive-metastore-0"
+    assert 1.0 <= stateful.rescheduled_s < stateful.ready_s
     deletes = [r for r in kube_emulator.handler if str(r.method.value) == "DELETE"]
-    assert deletes and all(r.url.query.get("gracePeriodSeconds") == "0" for r in deletes)
+    assert deletes and all("gracePeriodSeconds" not in r.url.query for r in deletes)
 
 
-def test_spark_applications_deleted_by_label_only(
+def test_a_pod_gone_between_list_and_delete_counts_as_killed(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
-    custom = client.CustomObjectsApi(cluster)
-    for name, env in (("etl-daily", "production"), ("etl-test", "staging")):
-        custom.create_namespaced_custom_object(
-            "sparkoperator.k8s.io",
-            "v1beta2",
-            NS,
-            "sparkapplications",
-            {
-                "apiVersion": "sparkoperator.k8s.io/v1beta2",
-                "kind": "SparkApplication",
-                "metadata": {"name": name, "namespace": NS, "labels": {"environment": env}},
-                "spec": {},
-            },
-        )
+    kube_emulator.rules.vanish.add("spark-hive-metastore-0")
     platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
-    assert platform.delete_spark_applications("environment=production") == 1
-    left = custom.list_namespaced_custom_object(
-        "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications"
-    )["items"]
-    assert [a["metadata"]["name"] for a in left] == ["etl-test"]
+    platform.kill("spark-hive-metastore")
+    platform.wait_ready("spark-hive-metastore", timeout=15)
 
 
-def test_test_spark_job_is_awaited_and_its_driver_log_kept(
-    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
-) -> None:
-    kube_emulator.handler[f"get /api/v1/namespaces/{NS}/pods/hms-smoke-driver/log"] << (
-        b"SHOW DATABASES: 3 databases\nJob finished\n"
-    )
-    custom = client.CustomObjectsApi(cluster)
-    _later(
-        0.5,
-        lambda: custom.patch_namespaced_custom_object_status(
-            "sparkoperator.k8s.io",
-            "v1beta2",
-            NS,
-            "sparkapplications",
-            "hms-smoke",
-            {"status": {"applicationState": {"state": "COMPLETED"}}},
-        ),
-    )
-    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
-    manifest = {
-        "apiVersion": "sparkoperator.k8s.io/v1beta2",
-        "kind": "SparkApplication",
-        "metadata": {"name": "hms-smoke", "namespace": NS},
-        "spec": {"type": "Python", "mode": "cluster"},
+# ------------------------------------------------------------------ Spark
+
+
+def _spark_app(name: str, labels: dict[str, str], **spec: Any) -> dict[str, Any]:
+    return {
+        **TEST_JOB,
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "spec": {**TEST_JOB["spec"], **spec},  # type: ignore[dict-item]
     }
-    result = platform.submit_test_job(manifest, timeout=10)
-    assert result.state == "COMPLETED" and result.seconds >= 0.4
-    assert "Job finished" in result.log
 
 
-def test_cronjob_last_run_and_absence(
+def test_spark_applications_stopped_by_label_with_their_pods(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
-    client.BatchV1Api(cluster).create_namespaced_cron_job(
+    custom = client.CustomObjectsApi(cluster)
+    spark = ("sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")
+    for name, env in (("etl-daily", "production"), ("etl-test", "staging")):
+        custom.create_namespaced_custom_object(*spark, _spark_app(name, {"environment": env}))
+    deadline = time.monotonic() + 10
+    while len(_pods(cluster, "sparkoperator.k8s.io/app-name")) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    kube_emulator.rules.vanish.add("etl-test")  # gone by itself before the delete
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    assert platform.delete_spark_applications("environment in (production,staging)") == 2
+    assert custom.list_namespaced_custom_object(*spark)["items"] == []
+    assert _pods(cluster, "sparkoperator.k8s.io/app-name") == []  # drivers gone, not dying
+
+
+def test_test_spark_job_is_awaited_its_driver_log_kept_and_it_is_removed(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    kube_emulator.rules.logs["smoke-driver-pod/spark-kubernetes-driver"] = (
+        "SHOW DATABASES: 3 databases\nJob finished\n"
+    )
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    manifest = _spark_app("hms-smoke", {}, driver={"podName": "smoke-driver-pod"})
+    result = platform.submit_test_job(manifest, timeout=10)
+    assert result.state == "COMPLETED" and result.seconds >= 0.3
+    assert "Job finished" in result.log
+    spark = ("sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")
+    assert client.CustomObjectsApi(cluster).list_namespaced_custom_object(*spark)["items"] == []
+
+
+def test_an_invalid_test_job_is_refused_before_anything_changes(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    invalid = {**TEST_JOB, "spec": {"type": "Python", "mode": "cluster"}}
+    before = [r for r in kube_emulator.mutating_requests() if "sparkapplications" in r[1]]
+    with pytest.raises(EnvironmentUnavailable, match=r"spec\.driver, spec\.executor, spec\.spark"):
+        KubernetesPlatform(
+            _api(kube_emulator.url),
+            NS,
+            WORKLOADS,
+            _rails(tmp_path).authorize,
+            "test",
+            test_job=invalid,
+        )
+    after = [r for r in kube_emulator.mutating_requests() if "sparkapplications" in r[1]]
+    assert after == before
+    # and the emulator refuses it as the CRD does, had it been sent
+    with pytest.raises(client.ApiException) as refused:
+        client.CustomObjectsApi(cluster).create_namespaced_custom_object(
+            "sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications", invalid
+        )
+    assert refused.value.status == 422
+
+
+# ------------------------------------------------------------------ CronJobs
+
+
+def _cronjob(api: client.ApiClient, status: dict[str, Any], suspend: bool = False) -> None:
+    client.BatchV1Api(api).create_namespaced_cron_job(
         NS,
         {
             "apiVersion": "batch/v1",
@@ -257,13 +385,20 @@ def test_cronjob_last_run_and_absence(
             "metadata": {"name": "hive-metastore-backup", "namespace": NS},
             "spec": {
                 "schedule": "0 2 * * *",
+                "suspend": suspend,
                 "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
             },
-            "status": {
-                "lastScheduleTime": "2026-11-22T02:00:00Z",
-                "lastSuccessfulTime": "2026-11-22T02:03:10Z",
-            },
+            "status": status,
         },
+    )
+
+
+def test_cronjob_last_run_and_absence(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    _cronjob(
+        cluster,
+        {"lastScheduleTime": "2026-11-22T02:00:00Z", "lastSuccessfulTime": "2026-11-22T02:03:10Z"},
     )
     platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
     run = platform.last_job_run("hive-metastore-backup")
@@ -272,24 +407,66 @@ def test_cronjob_last_run_and_absence(
     assert not platform.job_exists("hive-metastore-consistency-check")
 
 
-def _deny_pod_deletes(kube_emulator: KubeEmulator) -> None:
-    """An RBAC role that may do everything the procedures need except delete pods."""
+def test_a_cronjob_run_in_progress_is_not_a_failure(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    _cronjob(
+        cluster,
+        {
+            "lastScheduleTime": "2026-11-23T02:00:00Z",
+            "lastSuccessfulTime": "2026-11-22T02:03:10Z",
+            "active": [{"kind": "Job", "name": "hive-metastore-backup-29391", "namespace": NS}],
+        },
+    )
+    run = _platform(kube_emulator.url, _rails(tmp_path).authorize).last_job_run(
+        "hive-metastore-backup"
+    )
+    assert run is not None and run.succeeded and run.started_at.day == 22
+    assert "in progress" in run.detail
 
-    def review(request: Any) -> dict[str, Any]:
-        attrs = request.data["spec"]["resourceAttributes"]
-        allowed = not (attrs["verb"] == "delete" and attrs["resource"] == "pods")
-        return {**request.data, "status": {"allowed": allowed}}
 
-    kube_emulator.handler["post /apis/authorization.k8s.io/v1/selfsubjectaccessreviews"] << review
+def test_a_suspended_backup_cronjob_does_not_pass(
+    kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
+) -> None:
+    _cronjob(
+        cluster,
+        {"lastScheduleTime": "2026-11-22T02:00:00Z", "lastSuccessfulTime": "2026-11-22T02:03:10Z"},
+        suspend=True,
+    )
+    run = _platform(kube_emulator.url, _rails(tmp_path).authorize).last_job_run(
+        "hive-metastore-backup"
+    )
+    assert run is not None and not run.succeeded and "suspended" in run.detail
+
+
+# ------------------------------------------------------------------ access
+
+
+def test_access_table_covers_every_watch_and_the_role_matches_it() -> None:
+    assert ("watch", "apps", "statefulsets", "") in REQUIRED_ACCESS
+    assert ("watch", "sparkoperator.k8s.io", "sparkapplications", "") in REQUIRED_ACCESS
+    role = rbac_role("drtests", NS)
+    granted = {
+        (verb, group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    wanted = {(v, g, f"{r}/{sub}" if sub else r) for v, g, r, sub in REQUIRED_ACCESS}
+    assert granted == wanted
 
 
 def test_access_review_names_each_denied_verb(
     kube_emulator: KubeEmulator, cluster: client.ApiClient, tmp_path: Path
 ) -> None:
-    _deny_pod_deletes(kube_emulator)
+    kube_emulator.rules.denied |= {("delete", "pods"), ("watch", "statefulsets")}
     result = _platform(kube_emulator.url, _rails(tmp_path).authorize).access_review()
-    assert result.error is None
-    assert [(f.subject, f.detail) for f in result.findings] == [("delete pods", "denied")]
+    assert {f.subject for f in result.findings} == {"delete pods", "watch statefulsets"}
+    # the review and the call agree
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    with pytest.raises(EnvironmentUnavailable, match="403"):
+        platform.kill("jupyter-connect")
 
 
 def test_dry_run_sends_no_mutating_call(
@@ -301,14 +478,14 @@ def test_dry_run_sends_no_mutating_call(
     for action in (
         lambda: platform.scale("spark-hive-metastore", 0),
         lambda: platform.kill("spark-hive-metastore"),
-        lambda: platform.submit_test_job({"metadata": {"name": "hms-smoke"}}, 5),
+        lambda: platform.submit_test_job(TEST_JOB, 5),
     ):
         with pytest.raises(DryRunStop):
             action()
     assert kube_emulator.mutating_requests() == before  # no POST, PUT, PATCH or DELETE
     plan = (tmp_path / "plan.txt").read_text()
     assert "scale statefulset/spark-hive-metastore to 0 on k8s://test/" in plan
-    assert "kill pod (grace period 0) on k8s://test/spark-operations/pod/" in plan
+    assert "kill pod on k8s://test/spark-operations/pod/spark-hive-metastore-0" in plan
 
 
 def test_outside_the_allow_list_nothing_is_sent(
@@ -353,49 +530,6 @@ def test_real_cluster_read_only(tmp_path: Path) -> None:
     platform.pods("app")
 
 
-class _ControllerManager:
-    """What the emulator lacks: workload status follows spec (all replicas become ready)."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self.apps = client.AppsV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.wait(0.05):
-            for items, patch in (
-                (
-                    self.apps.list_namespaced_deployment(NS).items,
-                    self.apps.patch_namespaced_deployment_status,
-                ),
-                (
-                    self.apps.list_namespaced_stateful_set(NS).items,
-                    self.apps.patch_namespaced_stateful_set_status,
-                ),
-            ):
-                for obj in items:
-                    want = obj.spec.replicas or 0
-                    if (obj.status.ready_replicas or 0) != want or (
-                        obj.status.replicas or 0
-                    ) != want:
-                        status = {"replicas": want, "readyReplicas": want}
-                        patch(obj.metadata.name, NS, {"status": status})
-            # the Spark operator: every submitted application completes
-            spark = ("sparkoperator.k8s.io", "v1beta2", NS, "sparkapplications")
-            for app in self.custom.list_namespaced_custom_object(*spark)["items"]:
-                if not app.get("status"):
-                    done = {"status": {"applicationState": {"state": "COMPLETED"}}}
-                    self.custom.patch_namespaced_custom_object_status(
-                        *spark, app["metadata"]["name"], done
-                    )
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
-
-
 def test_full_restore_procedure_runs_on_kubernetes(
     kube_emulator: KubeEmulator,
     cluster: client.ApiClient,
@@ -410,31 +544,30 @@ def test_full_restore_procedure_runs_on_kubernetes(
 
     from drtests.procedures import Journal, MetastoreRestoreTarget, hms_full_restore
 
-    controllers = _ControllerManager(cluster)
-    try:
-        platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
-        platform.test_job = {
-            "apiVersion": "sparkoperator.k8s.io/v1beta2",
-            "kind": "SparkApplication",
-            "metadata": {"name": "hms-smoke"},
-            "spec": {"type": "Python", "mode": "cluster"},
-        }
-        target = MetastoreRestoreTarget(
-            pg=metastore.target.endpoint,
-            database=metastore.target.database,
-            platform=platform,
-            metastore_service="spark-hive-metastore",
-            dependents=("spark-history-server", "jupyter-connect"),
-            workdir=tmp_path,
-            ready_timeout=20,
-        )
-        baseline = metastore.baseline()
-        backup_catalog.create(metastore.target.endpoint, metastore.target.database)
-        metastore.commit_changes(2)  # lost by the restore
-        journal = Journal()
-        outcome = hms_full_restore(target, backup_catalog, datetime.now(UTC), journal)
-    finally:
-        controllers.close()
+    client.CustomObjectsApi(cluster).create_namespaced_custom_object(
+        "sparkoperator.k8s.io",
+        "v1beta2",
+        NS,
+        "sparkapplications",
+        _spark_app("nightly-etl", {"environment": "staging"}),
+    )
+    platform = _platform(kube_emulator.url, _rails(tmp_path).authorize)
+    platform.test_job = TEST_JOB
+    target = MetastoreRestoreTarget(
+        pg=metastore.target.endpoint,
+        database=metastore.target.database,
+        platform=platform,
+        metastore_service="spark-hive-metastore",
+        dependents=("spark-history-server", "jupyter-connect"),
+        workdir=tmp_path,
+        ready_timeout=20,
+        spark_application_selector="environment=staging",  # the profile's, not a constant
+    )
+    baseline = metastore.baseline()
+    backup_catalog.create(metastore.target.endpoint, metastore.target.database)
+    metastore.commit_changes(2)  # lost by the restore
+    journal = Journal()
+    outcome = hms_full_restore(target, backup_catalog, datetime.now(UTC), journal)
     assert outcome.remembered_replicas == {
         "spark-history-server": 2,
         "jupyter-connect": 1,
@@ -445,19 +578,24 @@ def test_full_restore_procedure_runs_on_kubernetes(
     scaled = [p for m, p in kube_emulator.mutating_requests() if m == "PATCH" and "status" not in p]
     assert scaled.count(f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore") == 2
     assert {s.status for s in journal.steps} == {"passed"}
+    assert "1 SparkApplications deleted" in journal.steps[1].detail
+    assert _pods(cluster, "sparkoperator.k8s.io/app-name=nightly-etl") == []
     assert journal.steps[-1].name == "Run test job" and "COMPLETED" in journal.steps[-1].detail
 
 
 def test_doctor_reviews_kubernetes_permissions(
     kube_emulator: KubeEmulator, live_profile: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """drtests doctor asks the API server for every verb the procedures need and says
-    NO-GO naming the one it may not use."""
+    """drtests doctor asks the API server for every verb the procedures need (watches
+    included) and says NO-GO naming the ones it may not use; it connects wherever the game
+    day would, here through ~/.kube/config with no KUBECONFIG and nothing in the profile."""
     import subprocess
     import sys
 
-    _deny_pod_deletes(kube_emulator)
-    kubeconfig = tmp_path / "kubeconfig"
+    kube_emulator.rules.denied |= {("delete", "pods"), ("watch", "statefulsets")}
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    kubeconfig = home / ".kube" / "config"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
         f"clusters: [{{name: emu, cluster: {{server: '{kube_emulator.url}'}}}}]\n"
@@ -465,8 +603,12 @@ def test_doctor_reviews_kubernetes_permissions(
         "contexts: [{name: test, context: {cluster: emu, user: sre}}]\n"
     )
     profile = tmp_path / "doctor.toml"
-    profile.write_text(live_profile[0].read_text() + f'[kubernetes]\nkubeconfig = "{kubeconfig}"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DRTESTS_"))}
+    profile.write_text(live_profile[0].read_text())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DRTESTS_"))},
+        "HOME": str(home),
+    }
+    env.pop("KUBECONFIG", None)
     result = subprocess.run(
         [sys.executable, "-m", "drtests.cli", "doctor", "--profile", str(profile)],
         env=env,
@@ -477,6 +619,7 @@ def test_doctor_reviews_kubernetes_permissions(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED  kubernetes_permissions" in result.stdout
     assert "error: delete pods: denied" in result.stdout
+    assert "error: watch statefulsets: denied" in result.stdout
     assert "hive-metastore-backup: job does not exist" in result.stdout
     assert "NO-GO" in result.stdout
 
@@ -496,11 +639,44 @@ def test_logs_and_events_are_collected_as_evidence(
             "message": "Started container metastore",
         },
     )
-    kube_emulator.handler[f"get /api/v1/namespaces/{NS}/pods/spark-hive-metastore-0/log"] << (
-        b"Starting Hive Metastore Server\nHMS ready on 9083\n"
+    kube_emulator.rules.logs["spark-hive-metastore-0/main"] = (
+        "Starting Hive Metastore Server\nHMS ready on 9083\n"
     )
+    kube_emulator.rules.logs["spark-hive-metastore-0/log-shipper"] = "shipped 12 lines\n"
+    client.AppsV1Api(cluster).patch_namespaced_stateful_set(
+        "spark-hive-metastore",
+        NS,
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "main", "image": "example"},
+                            {"name": "log-shipper", "image": "example"},
+                        ]
+                    }
+                }
+            }
+        },
+    )
+    client.CoreV1Api(cluster).delete_namespaced_pod("spark-hive-metastore-0", NS)
+    _settled(cluster, 4)  # the replacement has the sidecar
     lines = _platform(kube_emulator.url, _rails(tmp_path).authorize).evidence(
         "spark-hive-metastore"
     )
     assert "event spark-hive-metastore-0: Normal Started: Started container metastore" in lines
-    assert any(line.startswith("log spark-hive-metastore-0: ") and "9083" in line for line in lines)
+    assert any(
+        line.startswith("log spark-hive-metastore-0/main: ") and "9083" in line for line in lines
+    )
+    assert "log spark-hive-metastore-0/log-shipper: shipped 12 lines" in lines
+
+
+def test_the_readme_role_is_the_access_table() -> None:
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```yaml\napiVersion: rbac.authorization.k8s.io/v1\n", 1)[1]
+    documented = yaml.safe_load(
+        "apiVersion: rbac.authorization.k8s.io/v1\n" + block.split("```")[0]
+    )
+    assert documented == rbac_role("drtests", NS)

@@ -27,22 +27,48 @@ class TestJobResult:
 
 
 @dataclass(frozen=True)
+class PodTimes:
+    """One replacement pod: kill → created (rescheduling), kill → Ready."""
+
+    pod: str
+    rescheduled_s: float
+    ready_s: float
+
+    @property
+    def readiness_s(self) -> float:
+        """created → Ready, the pod's own start-up (Krkn's pod readiness time)"""
+        return self.ready_s - self.rescheduled_s
+
+
+@dataclass(frozen=True)
 class PodRecovery:
-    """Recovery after a pod kill, measured as Krkn reports it."""
+    """Recovery after a pod kill, measured as Krkn reports it: the workload is recovered
+    when as many pods are Ready as before the kill; each replacement is reported."""
 
     workload: str
-    rescheduled_s: float  # kill → a replacement runs
-    ready_s: float  # kill → the replacement is ready
+    rescheduled_s: float  # kill → the last replacement was created
+    ready_s: float  # kill → the last replacement is ready (total recovery)
+    pods: tuple[PodTimes, ...] = ()
 
     @property
     def total_s(self) -> float:
         return self.ready_s
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.workload}: rescheduled after {self.rescheduled_s:.2f}s, "
             f"ready after {self.ready_s:.2f}s"
         )
+        if len(self.pods) > 1:
+            text += (
+                " ("
+                + "; ".join(
+                    f"{p.pod} rescheduled {p.rescheduled_s:.2f}s, ready {p.ready_s:.2f}s"
+                    for p in self.pods
+                )
+                + ")"
+            )
+        return text
 
 
 class Platform(Protocol):

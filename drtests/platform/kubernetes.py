@@ -1,8 +1,11 @@
 """The runbooks' kubectl steps through the official ``kubernetes`` client: scale workloads
-(remembering their replica counts), wait for readiness with watches, delete
-SparkApplications by label, kill pods with grace period 0 and measure their recovery as
-Krkn reports it, collect logs and events, run the test SparkApplication, read CronJobs, and
-ask the API server what this identity may do (SelfSubjectAccessReview).
+(remembering their replica counts; scaled to 0 means no pod is left), wait for readiness by
+the rules of ``kubectl rollout status`` with watches that survive a dropped stream, delete
+SparkApplications by label and wait for their pods, kill pods with their grace period and
+measure recovery as Krkn does, collect logs and events, run the test SparkApplication, read
+CronJobs, and ask the API server what this identity may do (SelfSubjectAccessReview).
+Every call is listed in one access table, which doctor's reviews and the README's RBAC
+Role are made from.
 
 Every mutating call first passes the safety rails (``authorize``): a target off the
 allow-list or a dry run sends nothing.
@@ -14,6 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +26,78 @@ from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from drtests.errors import EnvironmentUnavailable
-from drtests.platform import JobRun, PodRecovery, TestJobResult
+from drtests.platform import JobRun, PodRecovery, PodTimes, TestJobResult
 from drtests.platform.selectors import require_narrow, selector_matches, selector_string
 from drtests.results import CheckResult, Finding
 
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+#: the label the Spark operator puts on an application's driver and executor pods
+SPARK_APP_LABEL = "sparkoperator.k8s.io/app-name"
 Authorize = Callable[[str, str], None]
 
-# what the procedures do, as (verb, group, resource[, subresource]) for access reviews
-REQUIRED_ACCESS: tuple[tuple[str, str, str, str], ...] = (
-    ("get", "apps", "deployments", ""),
-    ("patch", "apps", "deployments", ""),
-    ("get", "apps", "statefulsets", ""),
-    ("patch", "apps", "statefulsets", ""),
-    ("watch", "apps", "deployments", ""),
-    ("list", "", "pods", ""),
-    ("watch", "", "pods", ""),
-    ("delete", "", "pods", ""),
-    ("get", "", "pods", "log"),
-    ("list", "", "events", ""),
-    ("list", SPARK_GROUP, SPARK_PLURAL, ""),
-    ("create", SPARK_GROUP, SPARK_PLURAL, ""),
-    ("delete", SPARK_GROUP, SPARK_PLURAL, ""),
-    ("get", "batch", "cronjobs", ""),
+Access = tuple[str, str, str, str]  # verb, API group, resource, subresource
+
+#: every API call the platform makes, by the client method that makes it: the one table
+#: behind the calls (an unlisted method is refused), doctor's access reviews and the RBAC
+#: Role in the README. A watch is the list method with ``watch=true``: verb ``watch``.
+API_CALLS: dict[str, Access] = {
+    "read_namespaced_deployment": ("get", "apps", "deployments", ""),
+    "read_namespaced_stateful_set": ("get", "apps", "statefulsets", ""),
+    "patch_namespaced_deployment": ("patch", "apps", "deployments", ""),
+    "patch_namespaced_stateful_set": ("patch", "apps", "statefulsets", ""),
+    "list_namespaced_pod": ("list", "", "pods", ""),
+    "delete_namespaced_pod": ("delete", "", "pods", ""),
+    "read_namespaced_pod_log": ("get", "", "pods", "log"),
+    "list_namespaced_event": ("list", "", "events", ""),
+    "list_namespaced_custom_object": ("list", SPARK_GROUP, SPARK_PLURAL, ""),
+    "create_namespaced_custom_object": ("create", SPARK_GROUP, SPARK_PLURAL, ""),
+    "delete_namespaced_custom_object": ("delete", SPARK_GROUP, SPARK_PLURAL, ""),
+    "read_namespaced_cron_job": ("get", "batch", "cronjobs", ""),
+    "create_self_subject_access_review": (
+        "create",
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "",
+    ),
+}
+WATCHED: dict[str, Access] = {
+    "list_namespaced_deployment": ("watch", "apps", "deployments", ""),
+    "list_namespaced_stateful_set": ("watch", "apps", "statefulsets", ""),
+    "list_namespaced_pod": ("watch", "", "pods", ""),
+    "_list_spark_applications": ("watch", SPARK_GROUP, SPARK_PLURAL, ""),
+}
+#: what doctor asks the API server (SelfSubjectAccessReviews are allowed to everyone)
+REQUIRED_ACCESS: tuple[Access, ...] = tuple(
+    sorted(
+        {a for a in (*API_CALLS.values(), *WATCHED.values()) if a[2] != "selfsubjectaccessreviews"},
+        key=lambda a: (a[1], a[2], a[3], a[0]),
+    )
 )
+#: the Spark operator's CRD (v1beta2) requires these in ``spec``
+SPARK_REQUIRED_SPEC = ("driver", "executor", "sparkVersion", "type")
+#: how long a deleted pod may take to terminate, past its grace period
+TERMINATION_MARGIN_S = 30.0
+
+
+def rbac_role(name: str = "drtests", namespace: str = "NAMESPACE") -> dict[str, Any]:
+    """The namespaced Role that allows exactly what the procedures call."""
+    rules: dict[tuple[str, str], set[str]] = {}
+    for verb, group, resource, subresource in REQUIRED_ACCESS:
+        what = f"{resource}/{subresource}" if subresource else resource
+        rules.setdefault((group, what), set()).add(verb)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": namespace},
+        "rules": [
+            {"apiGroups": [group], "resources": [what], "verbs": sorted(verbs)}
+            for (group, what), verbs in sorted(rules.items())
+        ],
+    }
+
+
+def _terminating(pod: Any) -> bool:
+    return pod.metadata.deletion_timestamp is not None
 
 
 def _ready(pod: Any) -> bool:
@@ -66,6 +118,7 @@ class KubernetesPlatform:
         context: str = "in-cluster",
         request_timeout: float = 30.0,
         test_job: dict[str, Any] | None = None,
+        stop_timeout: float = 300.0,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -73,12 +126,16 @@ class KubernetesPlatform:
         self.authorize = authorize
         self.context = context
         self.timeout = request_timeout
+        if test_job is not None:
+            check_spark_application(test_job)  # refused now, not after a restore
         self.test_job = test_job
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.access = client.AuthorizationV1Api(api)
+        self.stop_timeout = stop_timeout
+        self.dropped_watches = 0
 
     @classmethod
     def connect(
@@ -93,7 +150,7 @@ class KubernetesPlatform:
         """kubeconfig (file, optional context) or, inside a pod, the in-cluster config."""
         configuration = client.Configuration()
         try:
-            if kubeconfig is None and context is None and _in_cluster():
+            if kubeconfig is None and context is None and in_cluster():
                 config.load_incluster_config(client_configuration=configuration)
                 name = "in-cluster"
             else:
@@ -121,13 +178,19 @@ class KubernetesPlatform:
         return f"k8s://{self.context}/{self.namespace}/{kind}/{name}"
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        name = getattr(fn, "__name__", "")
+        if name not in API_CALLS:
+            raise EnvironmentUnavailable(f"Kubernetes call {name} is not in the access table")
         try:
             return fn(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:
             reason = exc.reason or ""
-            raise EnvironmentUnavailable(
-                f"Kubernetes {what} in {self.namespace}: {exc.status} {reason}".rstrip()
-            ) from None
+            detail = _message(exc)
+            error = KubernetesAPIError(
+                f"Kubernetes {what} in {self.namespace}: {exc.status} {reason}{detail}".rstrip(),
+                int(exc.status or 0),
+            )
+            raise error from None
         except (HTTPError, OSError) as exc:
             host = self.api.configuration.host
             raise EnvironmentUnavailable(f"Kubernetes API {host} unreachable: {exc}") from None
@@ -179,9 +242,17 @@ class KubernetesPlatform:
         except ReadTimeoutError:
             return  # the deadline passed with no event
         except ApiException as exc:
-            raise EnvironmentUnavailable(f"Kubernetes watch: {exc.status} {exc.reason}") from None
-        except (HTTPError, OSError) as exc:
-            raise EnvironmentUnavailable(f"Kubernetes watch interrupted: {exc}") from None
+            if exc.status == 410:  # the resource version expired: list and watch again
+                return
+            raise KubernetesAPIError(
+                f"Kubernetes watch: {exc.status} {exc.reason}", int(exc.status or 0)
+            ) from None
+        except (HTTPError, OSError, ValueError):
+            # a dropped stream (API server restart, idle cut, a torn chunk): the caller
+            # reads the state again and watches anew until its own deadline
+            self.dropped_watches += 1
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            return
         finally:
             stream.stop()
 
@@ -202,75 +273,170 @@ class KubernetesPlatform:
             self._call(
                 "scale", self.apps.patch_namespaced_deployment, workload, self.namespace, body
             )
+        if replicas == 0:
+            # pods terminate over their grace period: until they are gone the service may
+            # still hold (or reopen) connections, so "stopped" means no pod is left
+            self._wait_pods_gone(self._selector(workload), f"{kind}/{workload}")
 
-    def _is_ready(self, obj: Any) -> bool:
-        want = int(obj.spec.replicas or 0)
+    def _wait_pods_gone(self, selector: str, what: str, names: set[str] | None = None) -> float:
+        """Wait until no pod of ``selector`` (or none of ``names``) exists, Terminating ones
+        included; the wait is the longest grace period plus a margin, at most
+        ``stop_timeout``."""
+        start = time.monotonic()
+        left_pods = self._remaining(selector, names)
+        grace = max((_grace_seconds(p) for p in left_pods), default=0.0)
+        timeout = min(self.stop_timeout, grace + TERMINATION_MARGIN_S)
+        while left_pods:
+            left = timeout - (time.monotonic() - start)
+            if left <= 0:
+                shown = ", ".join(sorted(p.metadata.name for p in left_pods))
+                raise EnvironmentUnavailable(
+                    f"{what}: pods still there after {timeout:.0f}s: {shown}"
+                )
+            gone = {p.metadata.name for p in left_pods}
+            for event in self._watch(
+                self.core.list_namespaced_pod, min(left, 5.0), label_selector=selector
+            ):
+                if event["type"] == "DELETED":
+                    gone.discard(event["object"].metadata.name)
+                if not gone:
+                    break
+            left_pods = self._remaining(selector, names)
+        return time.monotonic() - start
+
+    def _remaining(self, selector: str, names: set[str] | None) -> list[Any]:
+        pods = self.pods(selector)
+        return [p for p in pods if names is None or p.metadata.name in names]
+
+    def _rolled_out(self, kind: str, obj: Any) -> bool:
+        """The rules of ``kubectl rollout status``: the controller has seen the newest
+        spec, and every wanted replica is updated and available (Deployment) or ready on
+        the current revision (StatefulSet); scaled to 0 when no replica is left."""
         status = obj.status
-        ready = int((status.ready_replicas if status else 0) or 0)
-        current = int((status.replicas if status else 0) or 0)
-        return ready >= want if want else current == 0
+        if status is None:
+            return False
+        generation = int(obj.metadata.generation or 0)
+        if generation and int(status.observed_generation or 0) < generation:
+            return False
+        want = 1 if obj.spec.replicas is None else int(obj.spec.replicas)
+        if want == 0:
+            return int(status.replicas or 0) == 0
+        if kind == "statefulset":
+            if int(status.ready_replicas or 0) < want:
+                return False
+            update, current = status.update_revision, status.current_revision
+            return not (update and current and update != current)
+        updated = int(status.updated_replicas or 0)
+        if updated < want or int(status.replicas or 0) > updated:
+            return False
+        return int(status.available_replicas or 0) >= updated
+
+    def _ready_pods(self, selector: str) -> int:
+        """Ready pods that are not terminating: a StatefulSet's ``readyReplicas`` still
+        counts a Ready pod in its grace period."""
+        return sum(1 for p in self.pods(selector) if _ready(p) and not _terminating(p))
+
+    def _is_ready(self, kind: str, obj: Any, selector: str) -> bool:
+        if not self._rolled_out(kind, obj):
+            return False
+        want = 1 if obj.spec.replicas is None else int(obj.spec.replicas)
+        if want == 0:
+            return not self.pods(selector)
+        return self._ready_pods(selector) >= want
 
     def wait_ready(self, workload: str, timeout: float) -> float:
-        """``kubectl rollout status``: a watch on the workload until ready replicas reach
-        the wanted count (or none is left when scaled to 0)."""
+        """``kubectl rollout status``, then the pods themselves: a watch on the workload
+        until it is rolled out and as many pods as wanted are Ready and not terminating."""
         start = time.monotonic()
-        if self._is_ready(self._read(workload)):
-            return 0.0
         kind = self._kind(workload)
+        selector = self._selector(workload)
+        if self._is_ready(kind, self._read(workload), selector):
+            return 0.0
         list_fn = (
             self.apps.list_namespaced_stateful_set
             if kind == "statefulset"
             else self.apps.list_namespaced_deployment
         )
         while (left := timeout - (time.monotonic() - start)) > 0:
-            for event in self._watch(list_fn, left, field_selector=f"metadata.name={workload}"):
+            for event in self._watch(
+                list_fn, min(left, 5.0), field_selector=f"metadata.name={workload}"
+            ):
                 obj = event["object"]
-                if obj.metadata.name == workload and self._is_ready(obj):
+                if obj.metadata.name == workload and self._is_ready(kind, obj, selector):
                     return time.monotonic() - start
-            if self._is_ready(self._read(workload)):
+            if self._is_ready(kind, self._read(workload), selector):
                 return time.monotonic() - start
         raise EnvironmentUnavailable(f"{kind}/{workload} not ready after {timeout:.0f}s")
 
     def kill(self, workload: str) -> None:
         self._kill_pods(self._selector(workload))
 
-    def _kill_pods(self, selector: str) -> None:
+    def _kill_pods(self, selector: str) -> list[str]:
+        """Delete the selected pods with their own grace period, as Krkn does (a force
+        delete of a StatefulSet pod can leave two pods with one identity); returns the
+        names deleted, a pod that vanished meanwhile counting as deleted."""
         require_narrow(selector, "pod kill")
+        names = []
         for pod in self.pods(selector):
+            if _terminating(pod):
+                continue
             self._delete_pod(pod.metadata.name)
+            names.append(pod.metadata.name)
+        return names
 
     def _delete_pod(self, name: str) -> None:
-        self.authorize(self.target("pod", name), "kill pod (grace period 0)")
-        self._call(
-            "delete pod",
-            self.core.delete_namespaced_pod,
-            name,
-            self.namespace,
-            grace_period_seconds=0,
-        )
+        self.authorize(self.target("pod", name), "kill pod")
+        try:
+            self._call("delete pod", self.core.delete_namespaced_pod, name, self.namespace)
+        except KubernetesAPIError as exc:
+            if exc.status != 404:  # gone between list and delete: already what was wanted
+                raise
 
     def kill_and_measure(self, workload: str, timeout: float) -> PodRecovery:
-        """Delete the workload's pods (grace 0) and watch their replacements: rescheduled
-        when a new pod appears, ready when it reports Ready."""
+        """Delete the workload's pods and measure their recovery as Krkn does: until as
+        many pods are Ready as before the kill, each replacement with its rescheduling
+        time (kill → created) and readiness time (created → Ready)."""
         selector = self._selector(workload)
-        old = {p.metadata.uid for p in self.pods(selector)}
+        before = [p for p in self.pods(selector) if not _terminating(p)]
+        old = {p.metadata.uid for p in before}
+        wanted = max(1, sum(1 for p in before if _ready(p)))
         start = time.monotonic()
         self._kill_pods(selector)
-        rescheduled: float | None = None
+        created: dict[str, float] = {}
+        ready: dict[str, float] = {}
         while (left := timeout - (time.monotonic() - start)) > 0:
-            for event in self._watch(self.core.list_namespaced_pod, left, label_selector=selector):
+            for event in self._watch(
+                self.core.list_namespaced_pod, min(left, 5.0), label_selector=selector
+            ):
                 pod = event["object"]
-                if event["type"] == "DELETED" or pod.metadata.uid in old:
+                uid = pod.metadata.uid
+                if uid in old or not selector_matches(pod.metadata.labels, selector):
                     continue
-                if not selector_matches(pod.metadata.labels, selector):
+                if event["type"] == "DELETED" or _terminating(pod):
+                    created.pop(uid, None)
+                    ready.pop(uid, None)
                     continue
-                if rescheduled is None:
-                    rescheduled = time.monotonic() - start
+                created.setdefault(uid, time.monotonic() - start)
                 if _ready(pod):
-                    return PodRecovery(workload, rescheduled, time.monotonic() - start)
-        raise EnvironmentUnavailable(f"{workload}: no ready replacement pod after {timeout:.0f}s")
+                    ready.setdefault(uid, time.monotonic() - start)
+                if len(ready) >= wanted:
+                    pods = tuple(
+                        PodTimes(_name_of(uid, self.pods(selector)), created[u], ready[u])
+                        for u in sorted(ready, key=ready.__getitem__)
+                    )
+                    return PodRecovery(
+                        workload,
+                        max(p.rescheduled_s for p in pods),
+                        max(p.ready_s for p in pods),
+                        pods,
+                    )
+        raise EnvironmentUnavailable(
+            f"{workload}: {len(ready)} of {wanted} replacement pods ready after {timeout:.0f}s"
+        )
 
     def delete_spark_applications(self, selector: str) -> int:
+        """Delete the SparkApplications of ``selector`` and wait until their driver and
+        executor pods are gone (the operator labels them with the application's name)."""
         require_narrow(selector, "SparkApplication stop")
         apps = self._call(
             "list SparkApplications",
@@ -281,12 +447,22 @@ class KubernetesPlatform:
             SPARK_PLURAL,
             label_selector=selector,
         )
-        deleted = 0
+        deleted = []
         for item in apps.get("items", []):
             meta = item.get("metadata", {})
             if not selector_matches(meta.get("labels"), selector):
                 continue
-            self.authorize(self.target("sparkapplication", meta["name"]), "delete SparkApplication")
+            self._delete_spark_application(meta["name"])
+            deleted.append(meta["name"])
+        for name in deleted:
+            self._wait_pods_gone(
+                f"{SPARK_APP_LABEL}={name}", f"SparkApplication {name}'s driver and executors"
+            )
+        return len(deleted)
+
+    def _delete_spark_application(self, name: str) -> None:
+        self.authorize(self.target("sparkapplication", name), "delete SparkApplication")
+        try:
             self._call(
                 "delete SparkApplication",
                 self.custom.delete_namespaced_custom_object,
@@ -294,10 +470,11 @@ class KubernetesPlatform:
                 SPARK_VERSION,
                 self.namespace,
                 SPARK_PLURAL,
-                meta["name"],
+                name,
             )
-            deleted += 1
-        return deleted
+        except KubernetesAPIError as exc:
+            if exc.status != 404:
+                raise
 
     def _list_spark_applications(self, namespace: str, **kwargs: Any) -> Any:
         # no ":return:" in a docstring here: the watch then yields the objects as dicts
@@ -307,15 +484,20 @@ class KubernetesPlatform:
 
     # ------------------------------------------------------------ evidence
 
-    def logs(self, pod: str, tail_lines: int = 200) -> str:
-        text = self._call(
+    def logs(self, pod: str, tail_lines: int = 200, container: str | None = None) -> str:
+        """A pod's log; a pod with more than one container (sidecars) needs the
+        container's name, or the API server answers 400."""
+        extra = {"container": container} if container else {}
+        answer = self._call(
             "read log",
             self.core.read_namespaced_pod_log,
             pod,
             self.namespace,
             tail_lines=tail_lines,
+            _preload_content=False,  # the raw text: the client would show bytes' repr
+            **extra,
         )
-        return str(text)
+        return bytes(answer.data).decode("utf-8", errors="replace")
 
     def events(self, name: str) -> list[str]:
         found = self._call(
@@ -336,11 +518,14 @@ class KubernetesPlatform:
         for pod in self.pods(self._selector(workload)):
             name = pod.metadata.name
             lines += [f"event {name}: {e}" for e in self.events(name)]
-            try:
-                tail = self.logs(name, tail_lines=5).strip().splitlines()
-            except EnvironmentUnavailable as exc:
-                tail = [f"(log unavailable: {exc})"]
-            lines.append(f"log {name}: {' | '.join(tail)}")
+            containers = [c.name for c in (pod.spec.containers if pod.spec else None) or []]
+            for container in containers or [None]:
+                try:
+                    tail = self.logs(name, 5, container).strip().splitlines()
+                except EnvironmentUnavailable as exc:
+                    tail = [f"(log unavailable: {exc})"]
+                label = f"{name}/{container}" if len(containers) > 1 else name
+                lines.append(f"log {label}: {' | '.join(tail)}")
         return lines
 
     # ------------------------------------------------------------ the test job
@@ -349,6 +534,7 @@ class KubernetesPlatform:
         """Apply the test SparkApplication, watch it to COMPLETED or FAILED, keep the driver
         log as evidence."""
         name = manifest["metadata"]["name"]
+        check_spark_application(manifest)
         self.authorize(self.target("sparkapplication", name), "submit the test Spark job")
         start = time.monotonic()
         self._call(
@@ -360,27 +546,38 @@ class KubernetesPlatform:
             SPARK_PLURAL,
             manifest,
         )
-        state = "SUBMITTED"
-        while (left := timeout - (time.monotonic() - start)) > 0 and state not in (
-            "COMPLETED",
-            "FAILED",
-        ):
+        try:
+            state, last = self._await_application(name, start, timeout)
+            driver = _driver_pod(name, manifest, last)
+            try:
+                log = self.logs(driver, container="spark-kubernetes-driver")
+            except EnvironmentUnavailable:
+                try:
+                    log = self.logs(driver)
+                except EnvironmentUnavailable as exc:
+                    log = f"(driver log unavailable: {exc})"
+            return TestJobResult(name, state, time.monotonic() - start, log)
+        finally:
+            self._delete_spark_application(name)  # the test job leaves nothing behind
+
+    def _await_application(
+        self, name: str, start: float, timeout: float
+    ) -> tuple[str, dict[str, Any]]:
+        state, last = "SUBMITTED", {}
+        while (left := timeout - (time.monotonic() - start)) > 0:
             for event in self._watch(
-                self._list_spark_applications, left, field_selector=f"metadata.name={name}"
+                self._list_spark_applications,
+                min(left, 5.0),
+                field_selector=f"metadata.name={name}",
             ):
                 obj = event["object"]
                 if obj.get("metadata", {}).get("name") != name:
                     continue
+                last = obj
                 state = obj.get("status", {}).get("applicationState", {}).get("state", state)
                 if state in ("COMPLETED", "FAILED"):
-                    break
-        if state not in ("COMPLETED", "FAILED"):
-            raise EnvironmentUnavailable(f"test job {name} still {state} after {timeout:.0f}s")
-        try:
-            log = self.logs(f"{name}-driver")
-        except EnvironmentUnavailable as exc:
-            log = f"(driver log unavailable: {exc})"
-        return TestJobResult(name, state, time.monotonic() - start, log)
+                    return state, last
+        raise EnvironmentUnavailable(f"test job {name} still {state} after {timeout:.0f}s")
 
     def run_test_job(self, timeout: float) -> TestJobResult | None:
         """The profile's test SparkApplication, under a name of its own for this run."""
@@ -408,7 +605,14 @@ class KubernetesPlatform:
         status = cron.status
         scheduled = status.last_schedule_time if status else None
         succeeded = status.last_successful_time if status else None
-        if scheduled is None and succeeded is None:
+        active = bool(status and status.active)
+        if cron.spec is not None and cron.spec.suspend:
+            when = succeeded or scheduled or cron.metadata.creation_timestamp or datetime.now(UTC)
+            return JobRun(when, False, "the CronJob is suspended: no run is scheduled")
+        if active and succeeded is not None:
+            # the newest run is still going: judge the last one that ended
+            return JobRun(succeeded, True, "last completed run succeeded; a run is in progress")
+        if succeeded is None and (scheduled is None or active):
             return None
         if succeeded is not None and (scheduled is None or succeeded >= scheduled):
             return JobRun(succeeded, True, "last scheduled run succeeded")
@@ -453,7 +657,10 @@ class KubernetesPlatform:
         return result
 
 
-def _in_cluster() -> bool:
+DEFAULT_KUBECONFIG = Path("~/.kube/config")
+
+
+def in_cluster() -> bool:
     return Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
 
 
@@ -465,3 +672,59 @@ def _current_context(kubeconfig: Path | None) -> str:
     except (config.ConfigException, OSError):
         return "default"
     return str(active.get("name", "default")) if active else "default"
+
+
+class KubernetesAPIError(EnvironmentUnavailable):
+    """The API server answered with an error status (kept: 404 and 403 mean different
+    things to the caller)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _message(exc: ApiException) -> str:
+    """The Status message of an error answer (e.g. which field a 422 is about)."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return f": {message}" if message else ""
+
+
+def _grace_seconds(pod: Any) -> float:
+    meta_grace = pod.metadata.deletion_grace_period_seconds
+    spec_grace = pod.spec.termination_grace_period_seconds if pod.spec else None
+    for value in (meta_grace, spec_grace):
+        if value is not None:
+            return float(value)
+    return 30.0  # Kubernetes' default terminationGracePeriodSeconds
+
+
+def _name_of(uid: str, pods: list[Any]) -> str:
+    return next((p.metadata.name for p in pods if p.metadata.uid == uid), uid)
+
+
+def _driver_pod(name: str, manifest: dict[str, Any], applied: dict[str, Any]) -> str:
+    """The driver pod's name as the Spark operator reports it (status.driverInfo), as
+    the manifest asks for it (spec.driver.podName), or the operator's default."""
+    reported = applied.get("status", {}).get("driverInfo", {}).get("podName")
+    asked = manifest.get("spec", {}).get("driver", {}).get("podName")
+    return str(reported or asked or f"{name}-driver")
+
+
+def check_spark_application(manifest: dict[str, Any]) -> None:
+    """Refuse a SparkApplication the operator's CRD would reject (422), before anything
+    is changed rather than at the last step of a restore."""
+    if manifest.get("kind") != "SparkApplication":
+        raise EnvironmentUnavailable(
+            f"test job manifest: kind is {manifest.get('kind')!r}, not SparkApplication"
+        )
+    spec = manifest.get("spec")
+    missing = [f for f in SPARK_REQUIRED_SPEC if not isinstance(spec, dict) or f not in spec]
+    if missing:
+        raise EnvironmentUnavailable(
+            "test job manifest: spec lacks the fields the SparkApplication CRD requires: "
+            + ", ".join(f"spec.{f}" for f in missing)
+        )

@@ -49,6 +49,9 @@ class MetastoreRestoreTarget:
     dependents: tuple[str, ...]
     workdir: Path
     ready_timeout: float = 300
+    #: the SparkApplications stopped before the restore (the profile's
+    #: ``[kubernetes] spark_application_selector``)
+    spark_application_selector: str = "environment=production"
 
 
 def hms_full_restore(
@@ -66,7 +69,7 @@ def hms_full_restore(
         ) as s:
             s.detail = _check_target_ready(target)
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
-            deleted = target.platform.delete_spark_applications("environment=production")
+            deleted = target.platform.delete_spark_applications(target.spark_application_selector)
             for name in target.dependents:
                 outcome.remembered_replicas[name] = target.platform.replicas(name)
                 target.platform.scale(name, 0)
