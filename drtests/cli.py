@@ -16,6 +16,7 @@ from drtests.config import Profile, load_profile
 from drtests.environments import ensure_supported
 from drtests.errors import DRError
 from drtests.ledger import FaultLedger
+from drtests.redaction import Redactor
 
 
 def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
@@ -91,8 +92,25 @@ def _profile_check(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _ledger(args: argparse.Namespace, _: list[str]) -> int:
+    """ledger [--all] · ledger revert — what a run left, and putting it back."""
     profile = load_profile(args.profile)
     ledger = FaultLedger(profile.state_dir.absolute() / "fault-ledger.jsonl")
+    if args.action == "revert":
+        from drtests.recovery import revert_leftovers
+        from drtests.safety import SafetyRails
+
+        safety = SafetyRails(
+            profile,
+            allow_destructive=args.allow_destructive,
+            dry_run=args.dry_run,
+            confirmation=args.confirm_production,
+            destructive_flag="--allow-destructive",
+            confirm_flag="--confirm-production",
+        )
+        lines = revert_leftovers(ledger, profile, safety)
+        for line in lines or ["fault ledger: nothing pending"]:
+            print(f"fault ledger: {Redactor(profile.secrets())(line)}")
+        return 1 if ledger.pending() else 0
     entries = ledger.entries() if args.all else ledger.pending()
     if not entries:
         print("fault ledger: nothing pending" if not args.all else "fault ledger: empty")
@@ -222,8 +240,10 @@ def _doctor(args: argparse.Namespace, _extra: list[str]) -> int:
             "(the embedded environment is created fresh by every run)"
         )
     from drtests.environments.live import live_environment
+    from drtests.safety import SafetyRails
 
-    env = live_environment(profile, profile.state_dir.absolute())
+    # doctor only reads: its rails allow no write at all (S3 refused, PostgreSQL read-only)
+    env = live_environment(profile, profile.state_dir.absolute(), SafetyRails(profile))
     code = _print_checks(run_doctor(profile, env))
     print("GO: ready for the game day" if code == 0 else "NO-GO: fix the failing checks first")
     return code
@@ -332,9 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("action", choices=("build", "check"))
     ct.add_argument("--profile", type=Path, default=None)
     ct.set_defaults(run=_containers)
-    lg = sub.add_parser("ledger", help="show faults not yet reverted")
+    lg = sub.add_parser("ledger", help="show faults not yet reverted, or revert them")
+    lg.add_argument("action", nargs="?", choices=("show", "revert"), default="show")
     lg.add_argument("--profile", type=Path, default=None)
     lg.add_argument("--all", action="store_true")
+    lg.add_argument("--dry-run", action="store_true", help="with revert: say what, change nothing")
+    lg.add_argument("--allow-destructive", action="store_true")
+    lg.add_argument("--confirm-production", default=None)
     lg.set_defaults(run=_ledger)
     return parser
 

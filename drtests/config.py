@@ -11,6 +11,7 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -173,6 +174,9 @@ class Safety(_Strict):
 
     allow_list: tuple[str, ...] = ()
     production: bool = False
+    #: a prefix of the backup bucket that holds no real backup: on a live target, negative
+    #: controls write the backups and archives they corrupt there (unset: they are skipped)
+    scratch_prefix: str | None = None
 
 
 class SeedSettings(_Strict):
@@ -267,6 +271,8 @@ class Profile(_Strict):
             for secret in (s3.access_key_id, s3.secret_access_key):
                 if secret is not None:
                     found.append(secret.get_secret_value())
+        # as they appear inside URLs too (a password with @ or % is percent-encoded there)
+        found += [quote(s, safe="") for s in found]
         return [s for s in found if s]
 
 

@@ -1,12 +1,17 @@
-"""The persisted fault ledger: every injected fault is written down before it is injected,
-and its revert after; whatever a killed run left un-reverted is found and reverted by the
-next one. An append-only JSON-lines file, locked for concurrent workers.
+"""The persisted fault ledger, written ahead of the damage: a fault's intent (``begin``),
+then its undo record (``captured``, read from the target before anything changes), each
+flushed to disk (fsync) before the next step; then the damage (``injected``) and its
+revert. Whatever a killed run left is found and reverted by the next one: an entry killed
+before its capture changed nothing; one killed after it has its undo on disk.
+An append-only JSON-lines file, locked for concurrent workers, readable by its owner only
+(undo records hold data).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +38,21 @@ class LedgerEntry:
 
     @property
     def pending(self) -> bool:
-        return self.status in {"injecting", "injected", "revert-failed"}
+        """The damage may be there: captured (killed before or during the damage),
+        injected, or a revert that did not finish."""
+        return self.status in {"captured", "injected", "revert-failed"}
+
+    @property
+    def never_applied(self) -> bool:
+        """Killed before its undo record was on disk: the damage never started."""
+        return self.status == "injecting"
 
 
 class FaultLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -51,10 +64,16 @@ class FaultLedger:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _append(self, record: dict[str, Any]) -> None:
+        """One line, on disk (fsync) before this returns: the next step may be a kill."""
         record["at"] = utcnow().isoformat()
-        with self._locked(), self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
-            handle.flush()
+        line = json.dumps(record, default=str) + "\n"
+        with self._locked():
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, line.encode("utf-8"))
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
 
     def begin(
         self, kind: str, description: str, target: dict[str, Any], params: dict[str, Any]
@@ -72,8 +91,15 @@ class FaultLedger:
         )
         return fault_id
 
-    def injected(self, fault_id: str, undo: dict[str, Any]) -> None:
-        self._append({"event": "injected", "fault_id": fault_id, "undo": undo})
+    def captured(self, fault_id: str, undo: dict[str, Any]) -> None:
+        """The undo record, persisted before the damage starts."""
+        self._append({"event": "captured", "fault_id": fault_id, "undo": undo})
+
+    def injected(self, fault_id: str, undo: dict[str, Any] | None = None) -> None:
+        record: dict[str, Any] = {"event": "injected", "fault_id": fault_id}
+        if undo is not None:
+            record["undo"] = undo
+        self._append(record)
 
     def reverted(self, fault_id: str, detail: str) -> None:
         self._append({"event": "reverted", "fault_id": fault_id, "detail": detail})
@@ -104,9 +130,9 @@ class FaultLedger:
             if entry is None:
                 continue
             entry.events.append(rec)
-            if rec["event"] == "injected":
-                entry.undo = rec.get("undo", {})
-                entry.status = "injected"
+            if rec["event"] in {"captured", "injected"}:
+                entry.undo = rec.get("undo", entry.undo)
+                entry.status = rec["event"]
             elif rec["event"] in {"reverted", "revert-failed", "discarded"}:
                 entry.status = rec["event"]
         return list(entries.values())

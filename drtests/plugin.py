@@ -3,9 +3,11 @@ the closing summary table. Registered through the ``pytest11`` entry point."""
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from rich.console import Console
 
 from drtests.config import Profile, load_profile
 from drtests.environments import ensure_supported
-from drtests.errors import DRError
+from drtests.errors import DRError, SafetyError
 from drtests.evidence.assemble import assemble_run, write_reports
 from drtests.evidence.model import Attestation, Participant, RunRecord
 from drtests.evidence.render import print_summary
@@ -24,7 +26,7 @@ from drtests.evidence.store import read_scenarios, runbook_hashes
 from drtests.ledger import FaultLedger, utcnow
 from drtests.monitoring.progress import ProgressPusher
 from drtests.redaction import Redactor
-from drtests.safety import SafetyRails
+from drtests.safety import DryRunStop, SafetyRails
 
 RUN_ID_ENV = "DRTESTS_RUN_ID"
 MARKERS = {
@@ -172,6 +174,80 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def dr_session(config: pytest.Config) -> DRSession:
     return config.stash[dr_session_key]
+
+
+class RedactedRepr:
+    """A failure's rendering with the profile's secrets masked; keeps the crash line that
+    the evidence quotes."""
+
+    def __init__(self, longrepr: Any, redact: Redactor) -> None:
+        self.text = redact(str(longrepr))
+        crash: Any = getattr(longrepr, "reprcrash", None)
+        message = getattr(crash, "message", None)
+        if message is not None and dataclasses.is_dataclass(crash) and not isinstance(crash, type):
+            crash = dataclasses.replace(crash, message=redact(str(message)))
+        self.reprcrash = crash
+
+    def toterminal(self, out: Any) -> None:
+        for line in self.text.splitlines():
+            out.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _redacted(report: Any, redact: Redactor) -> None:
+    """A failure's text (with ``-l`` its locals, with ``--tb=long`` every frame) and the
+    captured output, with every secret of the profile masked: the terminal, JUnit XML and
+    every other consumer read these."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = RedactedRepr(report.longrepr, redact)
+    elif isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        path, line, message = report.longrepr
+        report.longrepr = (path, line, redact(str(message)))
+    report.sections = [(title, redact(text)) for title, text in report.sections]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    dr = item.config.stash.get(dr_session_key, None)
+    if dr is not None:
+        _redacted(report, dr.redact)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    report = yield
+    dr = collector.config.stash.get(dr_session_key, None)
+    if dr is not None:
+        _redacted(report, dr.redact)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A write the rails stopped in a fixture: see ``pytest_runtest_call``."""
+    try:
+        return (yield)
+    except DryRunStop as stop:
+        pytest.skip(str(stop))
+    except SafetyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A write the rails stopped, wherever it was attempted (a fault, a backup, an S3
+    request of a negative control): a dry run skips with the plan line, a refusal fails
+    with one line, never a traceback."""
+    try:
+        return (yield)
+    except DryRunStop as stop:
+        pytest.skip(str(stop))
+    except SafetyError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

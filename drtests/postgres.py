@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -25,6 +25,12 @@ from psycopg import sql
 from drtests.errors import CorruptBackup, EndpointUnreachable, EnvironmentUnavailable, RestoreFailed
 from drtests.processes import ManagedProcess, ensure_system_user, free_port, is_root
 from drtests.redaction import Redactor
+
+if TYPE_CHECKING:
+    from drtests.safety import WriteGate
+
+#: a session in which PostgreSQL refuses every write (DDL and DML alike)
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 
 PG_SYSTEM_USER = "embedded_postgres"
 
@@ -81,8 +87,17 @@ class PostgresEndpoint:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)
     bin_dir: Path
+    #: on a server the run does not own: where the rails allow no write, connections and
+    #: tools are read-only, so PostgreSQL itself refuses any write
+    gate: WriteGate | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def read_only(self) -> bool:
+        return self.gate is not None and not self.gate.writes_possible(
+            f"postgresql://{self.host}:{self.port}/"
+        )
 
     def dsn(self, database: str) -> str:
         auth = f"{quote(self.user)}:{quote(self.password)}" if self.password else quote(self.user)
@@ -92,6 +107,8 @@ class PostgresEndpoint:
         env = dict(os.environ)
         env["PGPASSWORD"] = self.password
         env["PGCONNECT_TIMEOUT"] = "5"
+        if self.read_only:
+            env["PGOPTIONS"] = READ_ONLY_OPTIONS
         return env
 
     def tool_args(self, database: str) -> list[str]:
@@ -115,6 +132,8 @@ class PostgresEndpoint:
 
 def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg.Connection[Any]:
     """Open a connection, turning refusals and bad credentials into one clear line."""
+    if endpoint.read_only:
+        kwargs["options"] = f"{kwargs.get('options', '')} {READ_ONLY_OPTIONS}".strip()
     try:
         return psycopg.connect(endpoint.dsn(database), connect_timeout=5, **kwargs)
     except psycopg.OperationalError as exc:

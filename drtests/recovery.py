@@ -10,6 +10,7 @@ from drtests.environments import OWNED
 from drtests.environments.live import s3_endpoint
 from drtests.errors import DRError
 from drtests.faults import BucketTarget, DatabaseTarget, fault_from_ledger
+from drtests.faults.base import discard_undo
 from drtests.ledger import FaultLedger
 from drtests.objectstore import S3_ERRORS
 from drtests.postgres import PostgresEndpoint, pg_bin_dir
@@ -24,6 +25,13 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
     with the profile's credentials, within the same safety rails as any other write.
     """
     lines: list[str] = []
+    for entry in ledger.entries():
+        if entry.never_applied:
+            ledger.discarded(entry.fault_id, "killed before its undo record was written")
+            lines.append(
+                f"{entry.fault_id} {entry.kind} on {_where(entry.target)}: closed "
+                "(the run stopped before it changed anything)"
+            )
     for entry in ledger.pending():
         target = entry.target
         where = _where(target)
@@ -52,6 +60,7 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
             lines.append(f"{entry.fault_id} {entry.kind} on {where}: revert failed: {exc}")
             continue
         ledger.reverted(entry.fault_id, detail)
+        discard_undo(entry.undo)
         lines.append(f"{entry.fault_id} {entry.kind} on {where}: reverted ({detail})")
     return lines
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Protocol
 
 from drtests.config import Profile
 from drtests.errors import SafetyError
@@ -13,6 +14,15 @@ from drtests.errors import SafetyError
 
 class DryRunStop(Exception):
     """Raised instead of performing a write during a dry run; carries the plan line."""
+
+
+class WriteGate(Protocol):
+    """What every write to a target the run does not own passes: the S3 client's
+    mutating requests and the PostgreSQL connections of a live environment."""
+
+    def authorize(self, target: str, action: str) -> None: ...
+
+    def writes_possible(self, prefix: str) -> bool: ...
 
 
 @dataclass
@@ -53,3 +63,20 @@ class SafetyRails:
                 f"refusing to {action} on production target {target}: confirm with "
                 f"{self.confirm_flag} {self.profile.name}"
             )
+
+    def writes_possible(self, prefix: str) -> bool:
+        """Could any write under ``prefix`` (e.g. ``postgresql://host:5432/``) pass? False
+        in a dry run, without the destructive flag, without the production confirmation,
+        or when no allow-list entry reaches below ``prefix``: then connections there are
+        opened read-only, and the server itself refuses what the rails would."""
+        if self.dry_run:
+            return False
+        if any(fnmatch(prefix + "x", p) or p.startswith(prefix) for p in self.ephemeral_targets):
+            return True
+        if not self.allow_destructive:
+            return False
+        if self.profile.safety.production and self.confirmation != self.profile.name:
+            return False
+        return any(
+            fnmatch(prefix + "x", p) or p.startswith(prefix) for p in self.profile.safety.allow_list
+        )

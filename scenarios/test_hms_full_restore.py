@@ -155,7 +155,7 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
     scenario: ScenarioRecorder,
     metastore: MetastoreUnderTest,
     metastore_services: MetastoreRestoreTarget,
-    backup_catalog: BackupCatalog,
+    sabotage_catalog: BackupCatalog,
     inject_fault: InjectFault,
 ) -> None:
     """Negative control: a backup corrupted in storage is refused at the checksum step, the
@@ -169,14 +169,14 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
         kind="negative-control",
     )
     baseline = metastore.baseline()
-    backup = backup_catalog.create(metastore.target.endpoint, metastore.target.database)
-    body = backup_catalog.client.get_object(Bucket=backup.bucket, Key=backup.key)["Body"].read()
+    backup = sabotage_catalog.create(metastore.target.endpoint, metastore.target.database)
+    body = sabotage_catalog.client.get_object(Bucket=backup.bucket, Key=backup.key)["Body"].read()
     corrupted = (
         body[: len(body) // 2]
         + bytes(b ^ 0xFF for b in body[len(body) // 2 :][:64])
         + body[len(body) // 2 + 64 :]
     )
-    backup_catalog.client.put_object(
+    sabotage_catalog.client.put_object(
         Bucket=backup.bucket,
         Key=backup.key,
         Body=corrupted,
@@ -192,7 +192,7 @@ def test_corrupted_backup_stops_restore_and_verification_fails(
     with pytest.raises(ChecksumMismatch, match="checksum mismatch"):
         hms_full_restore(
             metastore_services,
-            backup_catalog,
+            sabotage_catalog,
             datetime.fromtimestamp(scenario.incident_time, UTC),
             scenario.journal,
         )

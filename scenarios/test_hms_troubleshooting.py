@@ -59,7 +59,7 @@ def test_checksum_mismatch_falls_back_to_the_previous_backup(
     scenario: ScenarioRecorder,
     metastore: MetastoreUnderTest,
     metastore_services: MetastoreRestoreTarget,
-    backup_catalog: BackupCatalog,
+    sabotage_catalog: BackupCatalog,
     inject_fault: InjectFault,
 ) -> None:
     fault = DeleteDatabaseTables("production_critical")
@@ -69,13 +69,13 @@ def test_checksum_mismatch_falls_back_to_the_previous_backup(
         "Restore when the newest backup is corrupt",
         f"{TROUBLESHOOTING} · Restore Failed: Checksum Mismatch",
     )
-    scenario.authorize(backup_catalog.target, "write metastore backups")
+    scenario.authorize(sabotage_catalog.target, "write metastore backups")
     metastore.commit_changes(1)
     previous_day = metastore.baseline()
-    older = _backup(backup_catalog, metastore, age_s=20)
+    older = _backup(sabotage_catalog, metastore, age_s=20)
     metastore.commit_changes(2)
-    newest = _backup(backup_catalog, metastore, age_s=10)
-    _corrupt_in_storage(backup_catalog, newest)
+    newest = _backup(sabotage_catalog, metastore, age_s=10)
+    _corrupt_in_storage(sabotage_catalog, newest)
     changes_before_fault = metastore.change_log()
 
     scenario.incident()
@@ -85,7 +85,7 @@ def test_checksum_mismatch_falls_back_to_the_previous_backup(
     )
 
     outcome = hms_full_restore(
-        metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
     )
     assert outcome.backup == older
     assert [r.split(":")[0] for r in outcome.rejected] == [newest.key]
@@ -105,7 +105,7 @@ def test_every_backup_corrupt_escalates_and_changes_nothing(
     scenario: ScenarioRecorder,
     metastore: MetastoreUnderTest,
     metastore_services: MetastoreRestoreTarget,
-    backup_catalog: BackupCatalog,
+    sabotage_catalog: BackupCatalog,
     inject_fault: InjectFault,
 ) -> None:
     fault = DeleteDatabaseTables("production_critical")
@@ -118,14 +118,14 @@ def test_every_backup_corrupt_escalates_and_changes_nothing(
     )
     baseline = metastore.baseline()
     for age in (30, 20, 10):
-        _corrupt_in_storage(backup_catalog, _backup(backup_catalog, metastore, age_s=age))
+        _corrupt_in_storage(sabotage_catalog, _backup(sabotage_catalog, metastore, age_s=age))
     scenario.incident()
     inject_fault(fault)
     damaged = metastore.baseline()
 
     with pytest.raises(NoVerifiedBackup, match=r"\(3: .*escalate to Level 4: Database Team"):
         hms_full_restore(
-            metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
+            metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
         )
     scenario.finding("every backup failed verification: escalated, nothing changed")
 

@@ -30,7 +30,6 @@ from drtests.faults import (
 from drtests.metastore.changes import measure_rpo
 from drtests.mlflow.tracking import SEED, client, log_run
 from drtests.objectstore import iter_objects
-from drtests.platform.local import LocalPlatform
 from drtests.procedures.mlflow import (
     RUNBOOK_MLFLOW,
     MlflowRestoreTarget,
@@ -39,6 +38,7 @@ from drtests.procedures.mlflow import (
 )
 from drtests.processes import wait_until
 from drtests.results import CheckResult, Finding, RpoMeasurement, failed
+from fixtures.environment import require_local_platform
 from fixtures.faults import InjectFault
 from fixtures.mlflow import MlflowUnderTest
 from fixtures.scenario import ScenarioRecorder
@@ -245,8 +245,9 @@ def test_mlflow_server_killed_mid_request(
 ) -> None:
     """The mlflow-server pod killed while a training job logs metrics: it is rescheduled
     and every write it acknowledged is there (RPO 0). Control: nothing restarts it."""
-    platform = mlflow_services.platform
-    assert isinstance(platform, LocalPlatform)
+    platform = require_local_platform(
+        mlflow_services.platform, "MLflow scenarios run on an environment this run creates"
+    )
     name = mlflow_services.services[0]
     scenario.begin(
         "pod_recovery",

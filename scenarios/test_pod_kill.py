@@ -28,6 +28,7 @@ from drtests.postgres import LocalPostgres
 from drtests.procedures import MetastoreRestoreTarget
 from drtests.processes import wait_until
 from drtests.results import CheckResult, Finding, RpoMeasurement
+from fixtures.environment import require_local_platform
 from fixtures.hive import HiveMetastore
 from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder
@@ -164,8 +165,11 @@ def test_metastore_service_killed_comes_back(
     metastore: MetastoreUnderTest,
     metastore_services: MetastoreRestoreTarget,
 ) -> None:
-    platform = metastore_services.platform
-    assert isinstance(platform, LocalPlatform)
+    platform = require_local_platform(
+        metastore_services.platform,
+        "this kills the metastore service's local process; on Kubernetes the K3s pod-kill "
+        "scenario kills a pod",
+    )
     name = metastore_services.metastore_service
     _kill_service(scenario, platform, name, supervised, metastore_services.ready_timeout)
     answer = CheckResult("service_answers", f"{name} ready and answering")
@@ -180,8 +184,9 @@ def test_real_hive_metastore_killed_comes_back(
     supervised: bool, scenario: ScenarioRecorder, hive_metastore: HiveMetastore
 ) -> None:
     target = hive_metastore.restore_target
-    platform = target.platform
-    assert isinstance(platform, LocalPlatform)
+    platform = require_local_platform(
+        target.platform, "the Hive-written metastore tier runs on an environment this run creates"
+    )
     served = hive_metastore.catalog()
     _kill_service(scenario, platform, target.metastore_service, supervised, 120)
     _finish(scenario, supervised, [hive_metastore.compare_catalog(served)])

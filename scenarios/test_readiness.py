@@ -24,12 +24,17 @@ from drtests.readiness import (
     jobs_healthy,
 )
 from drtests.results import CheckResult, RpoMeasurement, failed
+from fixtures.environment import require_local_platform
 from fixtures.faults import InjectFault
 from fixtures.metastore import MetastoreUnderTest
 from fixtures.scenario import ScenarioRecorder
 
 pytestmark = [pytest.mark.gameday, pytest.mark.readiness, pytest.mark.monitoring]
 PREVENTION = f"{RUNBOOK_HMS} · Prevention 1-4"
+LIVE_READINESS = (
+    "readiness runs the scheduled jobs on the platform this run starts; on a live platform "
+    "`drtests doctor` checks the backup and consistency CronJobs, backups and alert rules"
+)
 
 
 def _schedule_jobs(
@@ -89,8 +94,7 @@ def test_prevention_measures_in_place(
     backup_catalog: BackupCatalog,
     monitoring: LocalMonitoring,
 ) -> None:
-    platform = metastore_services.platform
-    assert isinstance(platform, LocalPlatform)
+    platform = require_local_platform(metastore_services.platform, LIVE_READINESS)
     _begin(scenario, "Prevention measures in place", control=False)
     scenario.authorize(backup_catalog.target, "run the daily backup job")
     _schedule_jobs(platform, metastore, backup_catalog)
@@ -120,8 +124,7 @@ def test_readiness_fails_when_a_measure_is_broken(
     monitoring: LocalMonitoring,
     inject_fault: InjectFault,
 ) -> None:
-    platform = metastore_services.platform
-    assert isinstance(platform, LocalPlatform)
+    platform = require_local_platform(metastore_services.platform, LIVE_READINESS)
     _begin(scenario, f"Readiness with {broken}", control=True)
     scenario.authorize(backup_catalog.target, "run the daily backup job")
     _schedule_jobs(platform, metastore, backup_catalog, with_backup_job=broken != "no-backup-job")

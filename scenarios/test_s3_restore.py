@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from drtests.environments import Environment
 from drtests.errors import ChecksumMismatch, CorruptBackup
 from drtests.faults import BucketTarget, DeleteObjects, Fault, OverwriteSameSize, PermanentLoss
 from drtests.objectstore.archive import archive_key_for, create_archive
@@ -29,7 +30,7 @@ from drtests.procedures.objectstore import (
 )
 from drtests.results import CheckResult
 from fixtures.faults import InjectFault
-from fixtures.metastore import MetastoreUnderTest
+from fixtures.metastore import MetastoreUnderTest, scratch_prefix
 from fixtures.scenario import ScenarioRecorder
 
 pytestmark = [pytest.mark.gameday, pytest.mark.destructive, pytest.mark.objectstore]
@@ -161,8 +162,9 @@ def test_version_fault_without_restore_fails_verification(
 # ------------------------------------------------------------------ Option B
 
 
-def _archive(dr: DRSession, location: Location) -> str:
-    key = archive_key_for(dr.profile.objectstore.archive_prefix, location.bucket, datetime.now(UTC))
+def _archive(dr: DRSession, location: Location, prefix: str | None = None) -> str:
+    prefix = prefix or dr.profile.objectstore.archive_prefix
+    key = archive_key_for(prefix, location.bucket, datetime.now(UTC))
     create_archive(
         location.endpoint.client(),
         location.bucket,
@@ -224,6 +226,7 @@ def test_full_restore_from_archive(
 @pytest.mark.negative_control
 def test_corrupt_archive_is_refused_before_anything_is_overwritten(
     dr: DRSession,
+    dr_environment: Environment,
     scenario: ScenarioRecorder,
     data_location: Location,
     data_bucket: BucketTarget,
@@ -237,7 +240,11 @@ def test_corrupt_archive_is_refused_before_anything_is_overwritten(
         f"{RUNBOOK_S3} · Option B with a sabotaged archive",
         kind="negative-control",
     )
-    archive_key = _archive(dr, data_location)
+    # the archive it corrupts is its own: on a live target, under the scratch prefix
+    prefix = (
+        None if dr_environment.owned else scratch_prefix(dr, dr.profile.objectstore.archive_prefix)
+    )
+    archive_key = _archive(dr, data_location, prefix)
     archived = _inventory(data_location)
     client = data_location.endpoint.client()
     body = bytearray(

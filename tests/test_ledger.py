@@ -36,6 +36,7 @@ def test_leftovers_of_a_run_owned_environment_are_discarded(
 ) -> None:
     ledger = FaultLedger(tmp_path / "ledger.jsonl")
     fid = ledger.begin("sequence-behind", "d", {"environment": environment, "host": "h"}, {})
+    ledger.captured(fid, {"sequence": "s", "next_val": 9})
     lines = revert_leftovers(ledger, Profile(name="local"), SafetyRails(Profile(name="local")))
     assert f"discarded ({environment} environment of that run gone)" in lines[0]
     assert ledger.entries()[0].status == "discarded" and ledger.entries()[0].fault_id == fid
@@ -44,7 +45,9 @@ def test_leftovers_of_a_run_owned_environment_are_discarded(
 def _interrupted_run(ledger: FaultLedger, fault: Fault, target: DatabaseTarget) -> None:
     """What a run killed between injection and revert leaves behind."""
     fid = ledger.begin(fault.kind, fault.describe(), target.describe(), fault.params())
-    ledger.injected(fid, fault.inject(target))
+    undo = fault.capture(target)
+    ledger.captured(fid, undo)
+    fault.apply(target, undo)
 
 
 def _live_profile(env: Environment, database: str, state_dir: Path) -> Profile:

@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drtests.config import Profile
 from drtests.errors import EnvironmentUnavailable
 from drtests.objectstore import S3Endpoint, ensure_bucket
 from drtests.postgres import PostgresEndpoint
 from drtests.processes import Supervised
+
+if TYPE_CHECKING:
+    from drtests.safety import WriteGate
 
 #: environments whose servers this run starts, seeds and removes
 OWNED = ("local", "containers")
@@ -120,7 +123,11 @@ def ensure_supported(kind: str) -> None:
 
 
 @contextmanager
-def open_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
+def open_environment(
+    profile: Profile, workdir: Path, gate: WriteGate | None = None
+) -> Iterator[Environment]:
+    """The run's environment; ``gate`` guards the writes to a live one (an owned one is
+    the run's own to break)."""
     if profile.environment == "local":
         from drtests.environments.local import local_environment
 
@@ -134,6 +141,6 @@ def open_environment(profile: Profile, workdir: Path) -> Iterator[Environment]:
     elif profile.environment == "live":
         from drtests.environments.live import live_environment
 
-        yield live_environment(profile, workdir)
+        yield live_environment(profile, workdir, gate)
     else:
         ensure_supported(profile.environment)

@@ -8,6 +8,8 @@ it changes nothing, and otherwise rebuilds the database from the dump.
 
 from __future__ import annotations
 
+import os
+import uuid
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from drtests.faults.base import Fault
+from drtests.faults.base import Fault, RevertIncomplete, require
 from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
@@ -53,29 +55,53 @@ class DatabaseTarget:
         return connect(self.endpoint, self.database, autocommit=True)
 
 
+def undo_dump(target: DatabaseTarget, label: str) -> Path:
+    """A dump of the whole database, taken before a fault, readable by its owner only (it
+    holds the database's data) in a folder only the owner may enter."""
+    folder = target.workdir / "undo"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    snapshot = folder / f"fault-undo-{target.database}-{label}-{uuid.uuid4().hex[:8]}.dump"
+    old_umask = os.umask(0o077)
+    try:
+        dump_database(target.endpoint, target.database, snapshot)
+    finally:
+        os.umask(old_umask)
+    snapshot.chmod(0o600)
+    return snapshot
+
+
 class DumpUndoFault(Fault[DatabaseTarget]):
     """A fault whose undo record is a dump of the database taken just before it."""
 
     @abstractmethod
-    def damage(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        """Break the database; returns what :meth:`still_broken` needs."""
+    def measure(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        """Read, before the damage, what :meth:`still_broken` compares against."""
+
+    @abstractmethod
+    def damage(self, conn: psycopg.Connection[Any]) -> None:
+        """Break the database."""
 
     @abstractmethod
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool: ...
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        snapshot = target.workdir / f"fault-undo-{target.database}-{self.kind}.dump"
-        dump_database(target.endpoint, target.database, snapshot)
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn:
-            return {"snapshot": str(snapshot), **self.damage(conn)}
+            measured = self.measure(conn)
+        return {"snapshot": str(undo_dump(target, self.kind)), **measured}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn:
+            self.damage(conn)
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
-        if "snapshot" not in undo:
-            return "never injected (it failed before breaking anything); nothing to do"
         with target.connect() as conn:
             if not self.still_broken(conn, undo):
                 return "no damage left; nothing to do"
+        require(undo, "snapshot")
         snapshot = Path(undo["snapshot"])
+        if not snapshot.is_file():
+            raise RevertIncomplete(f"the undo dump {snapshot} is gone: nothing reverted")
         check_dump_readable(target.endpoint, snapshot)
         replace_database(target.endpoint, target.database, snapshot)
         return f"rebuilt {target.database} from {snapshot.name}"
@@ -112,19 +138,22 @@ class DeleteRows(DumpUndoFault):
         how = " bypassing foreign keys" if self.bypass_constraints else ""
         return f"delete the {self.table} rows where {self.column} = {self.value!r}{how}"
 
-    def damage(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    def measure(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        rows = _count(conn, self.table, self.column, self.value)
+        if not rows:
+            raise ValueError(f"no {self.table} row where {self.column} = {self.value!r}")
+        return {"deleted": rows}
+
+    def damage(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
             if self.bypass_constraints:
                 conn.execute("SET LOCAL session_replication_role = replica")
-            cur = conn.execute(
+            conn.execute(
                 sql.SQL("DELETE FROM {} WHERE {} = %s").format(
                     sql.Identifier(self.table), sql.Identifier(self.column)
                 ),
                 (self.value,),
             )
-        if not cur.rowcount:
-            raise ValueError(f"no {self.table} row where {self.column} = {self.value!r}")
-        return {"deleted": cur.rowcount}
 
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool:
         if not _table_exists(conn, self.table):
@@ -141,9 +170,11 @@ class DropTable(DumpUndoFault):
     def describe(self) -> str:
         return f"drop table {self.table} (CASCADE)"
 
-    def damage(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(self.table)))
+    def measure(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
         return {}
+
+    def damage(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(sql.Identifier(self.table)))
 
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool:
         return not _table_exists(conn, self.table)
@@ -158,10 +189,11 @@ class TruncateTable(DumpUndoFault):
     def describe(self) -> str:
         return f"truncate table {self.table} (CASCADE)"
 
-    def damage(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
-        rows = _count(conn, self.table, None, None)
+    def measure(self, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+        return {"rows": _count(conn, self.table, None, None)}
+
+    def damage(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.Identifier(self.table)))
-        return {"rows": rows}
 
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool:
         if not _table_exists(conn, self.table):
@@ -179,15 +211,19 @@ class SetAlembicVersion(Fault[DatabaseTarget]):
     def describe(self) -> str:
         return f"set alembic_version to revision {self.to_revision}"
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
         with target.connect() as conn:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             if row is None:
                 raise ValueError(f"{target.database} has no alembic_version row")
-            conn.execute("UPDATE alembic_version SET version_num = %s", (self.to_revision,))
         return {"previous": row[0]}
 
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn:
+            conn.execute("UPDATE alembic_version SET version_num = %s", (self.to_revision,))
+
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "previous")
         with target.connect() as conn:
             cur = conn.execute(
                 "UPDATE alembic_version SET version_num = %s WHERE version_num = %s",

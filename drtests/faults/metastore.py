@@ -15,18 +15,23 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from drtests.faults.base import Fault
-from drtests.faults.database import DatabaseTarget
+from drtests.faults.base import Fault, RevertIncomplete, require
+from drtests.faults.database import DatabaseTarget, undo_dump
+from drtests.killpoints import kill_point
 from drtests.metastore.schema import REQUIRED_TABLES, SEQUENCE_PREFIX
-from drtests.postgres import (
-    check_dump_readable,
-    dump_database,
-    replace_database,
-)
+from drtests.postgres import check_dump_readable, replace_database
 
 
 def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET session_replication_role = replica")
+
+
+def _present(conn: psycopg.Connection[Any], table: str, column: str, ids: list[Any]) -> int:
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = ANY(%s)").format(
+        sql.Identifier(table), sql.Identifier(column)
+    )
+    row = conn.execute(query, (ids,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _db_id(conn: psycopg.Connection[Any], database: str) -> int:
@@ -67,25 +72,38 @@ class DeleteDatabaseTables(Fault[DatabaseTarget]):
             return f'delete the "TBLS" row of {self.database}.{self.table}'
         return f'delete the "TBLS" rows of database {self.database}'
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        with target.connect() as conn, conn.transaction():
-            _bypass_fks(conn)
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        with target.connect() as conn:
             rows = conn.execute(
-                'DELETE FROM "TBLS" t WHERE "DB_ID" = %s AND (%s::text IS NULL OR "TBL_NAME" = %s) '
-                "RETURNING row_to_json(t)::text",
+                'SELECT row_to_json(t)::text FROM "TBLS" t '
+                'WHERE "DB_ID" = %s AND (%s::text IS NULL OR "TBL_NAME" = %s) ORDER BY "TBL_ID"',
                 (_db_id(conn, self.database), self.table, self.table),
             ).fetchall()
         return {"rows": [json.loads(r[0]) for r in rows]}
 
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            conn.execute(
+                'DELETE FROM "TBLS" WHERE "TBL_ID" = ANY(%s)',
+                ([r["TBL_ID"] for r in undo["rows"]],),
+            )
+            kill_point("mid-damage")
+
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "rows")
+        ids = [r["TBL_ID"] for r in undo["rows"]]
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             cur = conn.execute(
                 'INSERT INTO "TBLS" SELECT * FROM json_populate_recordset(NULL::"TBLS", %s) '
                 "ON CONFLICT DO NOTHING",
-                (json.dumps(undo.get("rows", [])),),
+                (json.dumps(undo["rows"]),),
             )
-            return f"re-inserted {cur.rowcount} of {len(undo.get('rows', []))} TBLS rows"
+            present = _present(conn, "TBLS", "TBL_ID", ids)
+        if present < len(ids):
+            raise RevertIncomplete(f"{len(ids) - present} of {len(ids)} TBLS rows still missing")
+        return f"re-inserted {cur.rowcount} of {len(ids)} TBLS rows (the rest were present)"
 
 
 class BlankStorageLocations(Fault[DatabaseTarget]):
@@ -103,8 +121,8 @@ class BlankStorageLocations(Fault[DatabaseTarget]):
             f"set SDS.LOCATION of {self.database}.{self.table} to NULL and of its partitions to ''"
         )
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        with target.connect() as conn, conn.transaction():
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        with target.connect() as conn:
             tbl_id = _table_id(conn, self.database, self.table)
             rows = conn.execute(
                 'SELECT s."SD_ID", s."LOCATION" FROM "SDS" s WHERE s."SD_ID" IN ('
@@ -112,6 +130,11 @@ class BlankStorageLocations(Fault[DatabaseTarget]):
                 ' UNION SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %(t)s)',
                 {"t": tbl_id},
             ).fetchall()
+        return {"tbl_id": tbl_id, "locations": [[int(r[0]), r[1]] for r in rows]}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        tbl_id = undo["tbl_id"]
+        with target.connect() as conn, conn.transaction():
             conn.execute(
                 'UPDATE "SDS" SET "LOCATION" = NULL WHERE "SD_ID" = '
                 '(SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s)',
@@ -122,12 +145,12 @@ class BlankStorageLocations(Fault[DatabaseTarget]):
                 '(SELECT "SD_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s)',
                 (tbl_id,),
             )
-        return {"locations": [[int(r[0]), r[1]] for r in rows]}
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "locations")
         changed = 0
         with target.connect() as conn, conn.transaction():
-            for sd_id, location in undo.get("locations", []):
+            for sd_id, location in undo["locations"]:
                 cur = conn.execute(
                     'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s '
                     "AND coalesce(\"LOCATION\", '') = ''",
@@ -150,19 +173,29 @@ class OrphanPartitions(Fault[DatabaseTarget]):
     def describe(self) -> str:
         return f"re-point the partitions of {self.database}.{self.table} at a missing TBL_ID"
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        with target.connect() as conn, conn.transaction():
-            _bypass_fks(conn)
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        with target.connect() as conn:
             tbl_id = _table_id(conn, self.database, self.table)
             row = conn.execute('SELECT max("TBL_ID") + 100000 FROM "TBLS"').fetchone()
             assert row is not None
-            bogus = int(row[0])
-            cur = conn.execute(
-                'UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "TBL_ID" = %s', (bogus, tbl_id)
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    'SELECT "PART_ID" FROM "PARTITIONS" WHERE "TBL_ID" = %s', (tbl_id,)
+                ).fetchall()
+            ]
+        return {"tbl_id": tbl_id, "bogus_tbl_id": int(row[0]), "part_ids": ids}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn, conn.transaction():
+            _bypass_fks(conn)
+            conn.execute(
+                'UPDATE "PARTITIONS" SET "TBL_ID" = %s WHERE "PART_ID" = ANY(%s)',
+                (undo["bogus_tbl_id"], undo["part_ids"]),
             )
-        return {"tbl_id": tbl_id, "bogus_tbl_id": bogus, "partitions": cur.rowcount}
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "tbl_id", "bogus_tbl_id")
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             cur = conn.execute(
@@ -188,9 +221,9 @@ class SequenceBehind(Fault[DatabaseTarget]):
     def describe(self) -> str:
         return f"set NEXT_VAL of {self.model} below MAX({self.table}.{self.column})"
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
         name = SEQUENCE_PREFIX + self.model
-        with target.connect() as conn, conn.transaction():
+        with target.connect() as conn:
             row = conn.execute(
                 'SELECT "NEXT_VAL" FROM "SEQUENCE_TABLE" WHERE "SEQUENCE_NAME" = %s', (name,)
             ).fetchone()
@@ -201,14 +234,17 @@ class SequenceBehind(Fault[DatabaseTarget]):
             )
             max_row = conn.execute(max_query).fetchone()
             assert max_row is not None
-            behind = max(1, int(max_row[0]) // 2)
+        return {"sequence": name, "next_val": int(row[0]), "behind": max(1, int(max_row[0]) // 2)}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn:
             conn.execute(
                 'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s WHERE "SEQUENCE_NAME" = %s',
-                (behind, name),
+                (undo["behind"], undo["sequence"]),
             )
-        return {"sequence": name, "next_val": int(row[0])}
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "sequence", "next_val")
         with target.connect() as conn, conn.transaction():
             cur = conn.execute(
                 'UPDATE "SEQUENCE_TABLE" SET "NEXT_VAL" = %s '
@@ -228,13 +264,14 @@ class DropMetastoreSchema(Fault[DatabaseTarget]):
     def describe(self) -> str:
         return "drop the whole metastore schema (DROP SCHEMA public CASCADE)"
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        snapshot = target.workdir / f"fault-undo-{target.database}-schema.dump"
-        dump_database(target.endpoint, target.database, snapshot)
-        with target.connect() as conn:
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        return {"snapshot": str(undo_dump(target, "schema"))}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn, conn.transaction():
             conn.execute("DROP SCHEMA public CASCADE")
+            kill_point("mid-damage")
             conn.execute("CREATE SCHEMA public")
-        return {"snapshot": str(snapshot)}
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn:
@@ -245,7 +282,10 @@ class DropMetastoreSchema(Fault[DatabaseTarget]):
             ).fetchone()
         if not missing or not missing[0]:
             return "schema present; nothing to do"
+        require(undo, "snapshot")
         snapshot = Path(undo["snapshot"])
+        if not snapshot.is_file():
+            raise RevertIncomplete(f"the undo dump {snapshot} is gone: nothing reverted")
         check_dump_readable(target.endpoint, snapshot)
         replace_database(target.endpoint, target.database, snapshot)
         return f"rebuilt {target.database} from {snapshot.name}"
@@ -270,9 +310,8 @@ class HalfDroppedPartitions(Fault[DatabaseTarget]):
             "(rows gone, storage descriptors leaked)"
         )
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        undo: dict[str, Any] = {}
-        with target.connect() as conn, conn.transaction():
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        with target.connect() as conn, conn.transaction():  # one snapshot of every table
             tbl_id = _table_id(conn, self.database, self.table)
             ids = [
                 r[0]
@@ -282,20 +321,32 @@ class HalfDroppedPartitions(Fault[DatabaseTarget]):
                     (tbl_id, self.count),
                 ).fetchall()
             ]
+            undo: dict[str, Any] = {"part_ids": ids}
             for table in (*self.CHILDREN, "PARTITIONS"):
                 rows = conn.execute(
                     sql.SQL(
-                        'DELETE FROM {} t WHERE "PART_ID" = ANY(%s) RETURNING row_to_json(t)::text'
+                        'SELECT row_to_json(t)::text FROM {} t WHERE "PART_ID" = ANY(%s)'
                     ).format(sql.Identifier(table)),
                     (ids,),
                 ).fetchall()
                 undo[table] = [json.loads(r[0]) for r in rows]
         return undo
 
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn, conn.transaction():
+            for table in (*self.CHILDREN, "PARTITIONS"):
+                conn.execute(
+                    sql.SQL('DELETE FROM {} WHERE "PART_ID" = ANY(%s)').format(
+                        sql.Identifier(table)
+                    ),
+                    (undo["part_ids"],),
+                )
+
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         """Put back the partitions whose name is still free (a repair may have re-added them
         under new ids). Their storage descriptors were never deleted by the fault; if a repair
         removed them as leaked meanwhile, the revert says so."""
+        require(undo, "PARTITIONS")
         restored = 0
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
@@ -346,22 +397,29 @@ class WrongPartitionNames(Fault[DatabaseTarget]):
     def describe(self) -> str:
         return f"rewrite PART_NAME of {self.count} partitions of {self.database}.{self.table}"
 
-    def inject(self, target: DatabaseTarget) -> dict[str, Any]:
-        with target.connect() as conn, conn.transaction():
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        with target.connect() as conn:
             tbl_id = _table_id(conn, self.database, self.table)
             rows = conn.execute(
-                'UPDATE "PARTITIONS" p SET "PART_NAME" = upper(p."PART_NAME") FROM ('
                 'SELECT "PART_ID", "PART_NAME" FROM "PARTITIONS" WHERE "TBL_ID" = %s '
-                'ORDER BY "PART_NAME" DESC LIMIT %s) o WHERE p."PART_ID" = o."PART_ID" '
-                'RETURNING p."PART_ID", o."PART_NAME"',
+                'ORDER BY "PART_NAME" DESC LIMIT %s',
                 (tbl_id, self.count),
             ).fetchall()
         return {"names": [[r[0], r[1]] for r in rows]}
 
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        with target.connect() as conn, conn.transaction():
+            conn.execute(
+                'UPDATE "PARTITIONS" SET "PART_NAME" = upper("PART_NAME") '
+                'WHERE "PART_ID" = ANY(%s)',
+                ([part_id for part_id, _name in undo["names"]],),
+            )
+
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        require(undo, "names")
         changed = 0
         with target.connect() as conn, conn.transaction():
-            for part_id, name in undo.get("names", []):
+            for part_id, name in undo["names"]:
                 changed += conn.execute(
                     'UPDATE "PARTITIONS" SET "PART_NAME" = %s WHERE "PART_ID" = %s '
                     'AND "PART_NAME" <> %s',

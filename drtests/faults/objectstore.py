@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from drtests.faults.base import Fault
+from drtests.faults.base import Fault, RevertIncomplete, require
+from drtests.killpoints import kill_point
 from drtests.objectstore.core import S3Endpoint, delete_all_versions
 
 if TYPE_CHECKING:
@@ -49,6 +50,44 @@ def _current_keys(client: S3Client, bucket: str, prefix: str) -> list[str]:
     return keys
 
 
+def _current_versions(client: S3Client, bucket: str, prefix: str) -> dict[str, str]:
+    """Key → the version id that is current now (delete markers excluded)."""
+    current: dict[str, str] = {}
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            if version.get("IsLatest"):
+                current[version["Key"]] = str(version.get("VersionId"))
+    return current
+
+
+def _newer_than(client: S3Client, bucket: str, key: str, version_id: str) -> list[str] | None:
+    """The versions and delete markers of ``key`` stacked on top of ``version_id``; None
+    when ``version_id`` itself is gone. S3 lists a key's versions newest first; a delete
+    marker is above it when it is not older (one at the same instant that lies below is
+    not current either, so removing it changes nothing that is served)."""
+    versions: list[tuple[str, Any]] = []
+    markers: list[tuple[str, Any]] = []
+    paginator = client.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket, Prefix=key):
+        versions += [
+            (str(v.get("VersionId")), v["LastModified"])
+            for v in page.get("Versions", [])
+            if v["Key"] == key
+        ]
+        markers += [
+            (str(m.get("VersionId")), m["LastModified"])
+            for m in page.get("DeleteMarkers", [])
+            if m["Key"] == key
+        ]
+    ids = [vid for vid, _when in versions]
+    if version_id not in ids:
+        return None
+    captured_at = versions[ids.index(version_id)][1]
+    above = ids[: ids.index(version_id)]
+    return above + [vid for vid, when in markers if when >= captured_at]
+
+
 class DeleteObjects(Fault[BucketTarget]):
     """DELETE every object under a prefix of a versioned bucket: delete markers on top."""
 
@@ -61,22 +100,39 @@ class DeleteObjects(Fault[BucketTarget]):
     def describe(self) -> str:
         return f"delete every object under {self.prefix} (delete markers)"
 
-    def inject(self, target: BucketTarget) -> dict[str, Any]:
-        client = target.client()
-        markers = []
-        for key in _current_keys(client, target.bucket, self.prefix):
-            response = client.delete_object(Bucket=target.bucket, Key=key)
-            markers.append([key, response.get("VersionId")])
-        if not markers:
+    def capture(self, target: BucketTarget) -> dict[str, Any]:
+        versions = _current_versions(target.client(), target.bucket, self.prefix)
+        if not versions:
             raise ValueError(f"nothing to delete under s3://{target.bucket}/{self.prefix}")
-        return {"markers": markers}
+        return {"versions": sorted(versions.items())}
+
+    def apply(self, target: BucketTarget, undo: dict[str, Any]) -> None:
+        client = target.client()
+        for n, (key, _version) in enumerate(undo["versions"]):
+            client.delete_object(Bucket=target.bucket, Key=key)
+            if n == 0:
+                kill_point("mid-damage")
 
     def revert(self, target: BucketTarget, undo: dict[str, Any]) -> str:
+        """Remove what lies on top of each captured version (the delete markers), found in
+        the bucket itself: exact whether every delete, some or none happened."""
+        require(undo, "versions")
         client = target.client()
-        for key, marker in undo.get("markers", []):
-            if marker:
-                client.delete_object(Bucket=target.bucket, Key=key, VersionId=marker)
-        return f"removed {len(undo.get('markers', []))} delete markers"
+        removed, lost = 0, []
+        for key, version in undo["versions"]:
+            above = _newer_than(client, target.bucket, key, version)
+            if above is None:
+                lost.append(key)
+                continue
+            for vid in above:
+                client.delete_object(Bucket=target.bucket, Key=key, VersionId=vid)
+                removed += 1
+        if lost:
+            raise RevertIncomplete(
+                f"{len(lost)} captured versions are gone (e.g. {lost[0]}); removed {removed} "
+                "delete markers"
+            )
+        return f"removed {removed} delete markers"
 
 
 class OverwriteSameSize(Fault[BucketTarget]):
@@ -91,24 +147,30 @@ class OverwriteSameSize(Fault[BucketTarget]):
     def describe(self) -> str:
         return f"overwrite {self.key} with different bytes of the same size"
 
-    def inject(self, target: BucketTarget) -> dict[str, Any]:
+    def capture(self, target: BucketTarget) -> dict[str, Any]:
+        answer = target.client().get_object(Bucket=target.bucket, Key=self.key)
+        original = answer["Body"].read()
+        return {"version": answer.get("VersionId"), "sha256": hashlib.sha256(original).hexdigest()}
+
+    def apply(self, target: BucketTarget, undo: dict[str, Any]) -> None:
         client = target.client()
-        original = client.get_object(Bucket=target.bucket, Key=self.key)["Body"].read()
+        original = client.get_object(Bucket=target.bucket, Key=self.key, VersionId=undo["version"])[
+            "Body"
+        ].read()
         garbled = bytes(b ^ 0x5A for b in original)
-        response = client.put_object(
+        client.put_object(
             Bucket=target.bucket, Key=self.key, Body=garbled, ChecksumAlgorithm="SHA256"
         )
-        return {
-            "bad_version": response.get("VersionId"),
-            "sha256": hashlib.sha256(original).hexdigest(),
-        }
 
     def revert(self, target: BucketTarget, undo: dict[str, Any]) -> str:
-        if undo.get("bad_version"):
-            target.client().delete_object(
-                Bucket=target.bucket, Key=self.key, VersionId=undo["bad_version"]
-            )
-        return "removed the corrupt version"
+        require(undo, "version")
+        client = target.client()
+        above = _newer_than(client, target.bucket, self.key, str(undo["version"]))
+        if above is None:
+            raise RevertIncomplete(f"the good version of {self.key} is gone: nothing reverted")
+        for vid in above:
+            client.delete_object(Bucket=target.bucket, Key=self.key, VersionId=vid)
+        return f"removed {len(above)} versions written over the good one"
 
 
 class PermanentLoss(Fault[BucketTarget]):
@@ -123,21 +185,29 @@ class PermanentLoss(Fault[BucketTarget]):
     def describe(self) -> str:
         return f"remove every version of every object under {self.prefix}"
 
-    def inject(self, target: BucketTarget) -> dict[str, Any]:
+    def capture(self, target: BucketTarget) -> dict[str, Any]:
+        """A copy of every current object, on local disk, readable by its owner only."""
         client = target.client()
-        keep = target.workdir / f"undo-{uuid.uuid4().hex[:8]}"
-        keep.mkdir(parents=True)
+        keep = target.workdir / "undo" / f"s3-{uuid.uuid4().hex[:8]}"
+        keep.mkdir(parents=True, mode=0o700)
+        keep.parent.chmod(0o700)
         saved = []
         for n, key in enumerate(_current_keys(client, target.bucket, self.prefix)):
             client.download_file(target.bucket, key, str(keep / f"{n:06d}"))
+            (keep / f"{n:06d}").chmod(0o600)
             saved.append([key, f"{n:06d}"])
         (keep / "index.json").write_text(json.dumps(saved))
-        delete_all_versions(client, target.bucket, self.prefix)
         return {"copy": str(keep), "objects": len(saved)}
 
+    def apply(self, target: BucketTarget, undo: dict[str, Any]) -> None:
+        delete_all_versions(target.client(), target.bucket, self.prefix)
+
     def revert(self, target: BucketTarget, undo: dict[str, Any]) -> str:
+        require(undo, "copy")
         client = target.client()
         keep = Path(undo["copy"])
+        if not (keep / "index.json").is_file():
+            raise RevertIncomplete(f"the copy kept before the loss ({keep}) is gone")
         present = set(_current_keys(client, target.bucket, self.prefix))
         put = 0
         for key, name in json.loads((keep / "index.json").read_text()):

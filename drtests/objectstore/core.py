@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,11 @@ from drtests.processes import ManagedProcess, free_port, tcp_open
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from drtests.safety import WriteGate
+
+#: S3 operations that change nothing; every other operation is a write
+READ_OPERATIONS = ("Get", "List", "Head", "SelectObjectContent")
+
 
 @dataclass(frozen=True)
 class S3Endpoint:
@@ -29,10 +34,30 @@ class S3Endpoint:
     name: str
     endpoint_url: str | None
     region: str
-    access_key_id: str | None
-    secret_access_key: str | None
+    access_key_id: str | None = field(repr=False)
+    secret_access_key: str | None = field(repr=False)
+    #: on a target the run does not own, every mutating request passes this gate first
+    gate: WriteGate | None = field(default=None, repr=False, compare=False)
 
     def client(self) -> S3Client:
+        client = self._client()
+        if self.gate is not None:
+            client.meta.events.register("before-call.s3", self._gated)
+        return client
+
+    def _gated(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+        """The safety rails for one S3 request: a dry run records it and sends nothing,
+        a refusal sends nothing."""
+        if model.name.startswith(READ_OPERATIONS):
+            return
+        assert self.gate is not None
+        key = params.get("Key") or ""
+        detail = f" {key}" if key else ""
+        self.gate.authorize(
+            f"{self.describe()}/{params.get('Bucket', '')}", f"S3 {model.name}{detail}"
+        )
+
+    def _client(self) -> S3Client:
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
