@@ -9,7 +9,7 @@ from drtests.config import Profile
 from drtests.environments import OWNED
 from drtests.environments.live import s3_endpoint
 from drtests.errors import DRError
-from drtests.faults import BucketTarget, DatabaseTarget, fault_from_ledger
+from drtests.faults import BucketTarget, DatabaseTarget, WorkloadTarget, fault_from_ledger
 from drtests.faults.base import discard_undo
 from drtests.ledger import FaultLedger
 from drtests.objectstore import S3_ERRORS
@@ -42,7 +42,7 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
                 f"({target.get('environment')} environment of that run gone)"
             )
             continue
-        resolved = _live_target(profile, target)
+        resolved = _live_target(profile, target, safety)
         if resolved is None:
             lines.append(
                 f"{entry.fault_id} {entry.kind} on {where}: still pending; "
@@ -66,14 +66,21 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
 
 
 def _where(target: dict[str, Any]) -> str:
+    if target.get("component") == "platform":
+        where = f"{target.get('context', 'local')}/{target.get('namespace', '')}"
+        return f"{where}/{target.get('workload')}"
     if target.get("component") == "objectstore":
         return f"{target.get('endpoint')}/{target.get('bucket')}"
     return f"{target.get('host')}:{target.get('port')}/{target.get('database')}"
 
 
-def _live_target(profile: Profile, target: dict[str, Any]) -> DatabaseTarget | BucketTarget | None:
+def _live_target(
+    profile: Profile, target: dict[str, Any], safety: SafetyRails
+) -> DatabaseTarget | BucketTarget | WorkloadTarget | None:
     """The target of a ledger entry, reached with the current profile's credentials."""
     workdir = Path(profile.state_dir.absolute())
+    if target.get("component") == "platform":
+        return _live_workload(profile, target, safety)
     if target.get("component") == "objectstore":
         for name, setting in profile.s3.items():
             s3 = s3_endpoint(name, setting)
@@ -91,3 +98,28 @@ def _live_target(profile: Profile, target: dict[str, Any]) -> DatabaseTarget | B
     ):
         return None
     return DatabaseTarget(endpoint, database, "live", workdir, str(target["component"]))
+
+
+def _live_workload(
+    profile: Profile, target: dict[str, Any], safety: SafetyRails
+) -> WorkloadTarget | None:
+    """A workload a killed restore left scaled to 0, on the profile's cluster."""
+    from drtests.platform.kubernetes import KubernetesPlatform
+
+    settings = profile.kubernetes
+    if not settings.enabled or target.get("namespace") != profile.services.namespace:
+        return None
+    try:
+        platform = KubernetesPlatform.connect(
+            profile.services.namespace,
+            settings.workloads(profile.services),
+            safety.authorize,
+            kubeconfig=settings.kubeconfig,
+            context=settings.context,
+        )
+    except DRError:
+        return None
+    if platform.context != target.get("context"):
+        return None
+    where = {"environment": "live", "context": platform.context, "namespace": platform.namespace}
+    return WorkloadTarget(platform, str(target.get("workload")), where)

@@ -18,10 +18,17 @@ from drtests.environments import Environment
 from drtests.ledger import FaultLedger
 from drtests.objectstore.integrity import take_inventory
 from drtests.postgres import connect, table_fingerprints
+from drtests.results import failed
+from fixtures.kube_controllers import runbook_workloads
+from fixtures.kubernetes import KubeEmulator
 from fixtures.metastore import MetastoreUnderTest
+
+kubernetes = pytest.importorskip("kubernetes")
+from kubernetes import client  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = ("after-begin", "after-capture", "mid-damage", "after-damage")
+NAMESPACE = "spark-operations"  # the profile's default [services] namespace
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -141,3 +148,65 @@ def test_an_s3_fault_killed_at_any_step_is_undone_exactly(
     after = take_inventory(client, bucket, "")
     assert after == before, said
     assert FaultLedger(live_profile[0].parent / "state" / "fault-ledger.jsonl").pending() == []
+
+
+@pytest.mark.parametrize("point", ["after-scale-down", "mid-restore"])
+def test_a_restore_killed_after_scaling_down_leaves_the_replicas_to_the_next_run(
+    point: str,
+    kube_emulator: KubeEmulator,
+    live_profile: tuple[Path, str],
+    metastore: MetastoreUnderTest,
+    dr_environment: Environment,
+    tmp_path: Path,
+) -> None:
+    """Option 1 on a live Kubernetes namespace, killed once a workload is at 0 (or in the
+    middle of the database restore): the next run scales every workload back to its count
+    and puts the fault's damage back. (The scenario itself commits changes before its fault,
+    the steady workload whose loss the RPO measures: the tables the fault breaks, and every
+    consistency check, are what must be as before.)"""
+    api = client.ApiClient(client.Configuration(host=kube_emulator.url))
+    controllers = runbook_workloads(api, NAMESPACE)
+    try:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+            f"clusters: [{{name: emu, cluster: {{server: '{kube_emulator.url}'}}}}]\n"
+            "users: [{name: sre, user: {token: not-a-secret}}]\n"
+            "contexts: [{name: test, context: {cluster: emu, user: sre}}]\n"
+        )
+        profile = tmp_path / "with-k8s.toml"
+        profile.write_text(
+            live_profile[0]
+            .read_text()
+            .replace(
+                "allow_list = [",
+                f'allow_list = ["k8s://test/*", "{dr_environment.s3_primary.describe()}/*", ',
+            )
+            + f'[kubernetes]\nkubeconfig = "{kubeconfig}"\n'
+        )
+        before = _image(metastore)[1]
+        replicas = _replicas(api)
+        said = _killed_then_reverted(
+            profile, "full_restore_from_backup and delete-database-tables", point
+        )
+        assert _replicas(api) == replicas, said
+        assert "scaled back to" in said
+        after = _image(metastore)[1]
+        assert {t: after[t] for t in ("TBLS", "DBS")} == {t: before[t] for t in ("TBLS", "DBS")}
+        assert not failed(metastore.detect(metastore.baseline())), said
+    finally:
+        controllers.close()
+
+
+def _replicas(api: client.ApiClient) -> dict[str, int]:
+    apps = client.AppsV1Api(api)
+    found = {
+        d.metadata.name: d.spec.replicas for d in apps.list_namespaced_deployment(NAMESPACE).items
+    }
+    found.update(
+        {
+            s.metadata.name: s.spec.replicas
+            for s in apps.list_namespaced_stateful_set(NAMESPACE).items
+        }
+    )
+    return found

@@ -28,7 +28,7 @@ from fixtures.kubernetes import KubeEmulator
 pytest.importorskip("kubernetes")
 from kubernetes import client
 
-from fixtures.kube_controllers import ClusterControllers
+from fixtures.kube_controllers import runbook_workloads, settled
 
 NS = "spark-operations"
 WORKLOADS = {
@@ -61,46 +61,10 @@ def _rails(tmp_path: Path, *, allow: tuple[str, ...] = ("k8s://test/*",), **kw: 
     return SafetyRails(profile, allow_destructive=True, plan_file=tmp_path / "plan.txt", **kw)
 
 
-def _workload(kind: str, name: str, replicas: int, app: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet" if kind == "statefulset" else "Deployment",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": app}},
-            "template": {
-                "metadata": {"labels": {"app": app}},
-                "spec": {
-                    "containers": [{"name": "main", "image": "example"}],
-                    "terminationGracePeriodSeconds": 1,
-                },
-            },
-        },
-    }
-
-
 def _pods(api: client.ApiClient, selector: str = "") -> list[Any]:
     """The pods of ``selector`` (the emulator ignores selectors: filtered here)."""
     found = client.CoreV1Api(api).list_namespaced_pod(NS, label_selector=selector).items
     return [p for p in found if selector_matches(p.metadata.labels, selector)]
-
-
-def _settled(api: client.ApiClient, want: int, timeout: float = 15) -> None:
-    """Wait until ``want`` pods run, all Ready and none Terminating."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pods = [p for p in _pods(api) if p.metadata.labels.get("drtests.test/owner")]
-        ready = [
-            p
-            for p in pods
-            if p.metadata.deletion_timestamp is None
-            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-        ]
-        if len(pods) == len(ready) == want:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the cluster did not settle on {want} ready pods")
 
 
 @pytest.fixture
@@ -108,16 +72,7 @@ def cluster(kube_emulator: KubeEmulator) -> Iterator[client.ApiClient]:
     """The runbooks' namespace: the metastore StatefulSet and its dependants, running
     under the controllers (4 pods, grace period 1 s)."""
     api = _api(kube_emulator.url)
-    apps = client.AppsV1Api(api)
-    apps.create_namespaced_stateful_set(
-        NS, _workload("statefulset", "spark-hive-metastore", 1, "hive-metastore")
-    )
-    apps.create_namespaced_deployment(
-        NS, _workload("deployment", "spark-history-server", 2, "history")
-    )
-    apps.create_namespaced_deployment(NS, _workload("deployment", "jupyter-connect", 1, "jupyter"))
-    controllers = ClusterControllers(api, NS)
-    _settled(api, 4)
+    controllers = runbook_workloads(api, NS)
     yield api
     controllers.close()
     assert not controllers.errors, controllers.errors
@@ -660,7 +615,7 @@ def test_logs_and_events_are_collected_as_evidence(
         },
     )
     client.CoreV1Api(cluster).delete_namespaced_pod("spark-hive-metastore-0", NS)
-    _settled(cluster, 4)  # the replacement has the sidecar
+    settled(cluster, NS, 4)  # the replacement has the sidecar
     lines = _platform(kube_emulator.url, _rails(tmp_path).authorize).evidence(
         "spark-hive-metastore"
     )

@@ -36,8 +36,10 @@ from drtests.faults.objectstore import (
     OverwriteSameSize,
     PermanentLoss,
 )
+from drtests.faults.platform import ScaledDown, WorkloadTarget
 
 _ALL: tuple[type[Fault[Any]], ...] = (
+    ScaledDown,
     *METASTORE_FAULTS,
     *OBJECTSTORE_FAULTS,
     *AIRFLOW_FAULTS,
@@ -71,8 +73,10 @@ __all__ = [
     "OrphanPartitions",
     "OverwriteSameSize",
     "PermanentLoss",
+    "ScaledDown",
     "SequenceBehind",
     "TruncateAirflowTable",
+    "WorkloadTarget",
     "WrongPartitionNames",
     "fault_from_ledger",
 ]

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import ChecksumMismatch, CorruptBackup, DRError, NoVerifiedBackup
+from drtests.killpoints import kill_point
 from drtests.ledger import utcnow
 from drtests.platform import Platform
 from drtests.postgres import (
@@ -107,10 +108,14 @@ def take_safety_snapshot(target: DumpTarget) -> str:
 def stop_workloads(
     platform: Platform, names: tuple[str, ...], journal: Journal, outcome: RestoreOutcome
 ) -> None:
-    """Scale each workload to 0, remembering its replicas for the restart."""
+    """Scale each workload to 0, remembering its replicas for the restart (in the outcome,
+    and first in the fault ledger: a run killed now leaves the next run what to restore)."""
     for name in names:
-        outcome.remembered_replicas[name] = platform.replicas(name)
+        replicas = platform.replicas(name)
+        outcome.remembered_replicas[name] = replicas
+        journal.scaling_down(platform, name, replicas)
         platform.scale(name, 0)
+        kill_point("after-scale-down")
         journal.status("service", name, False)
 
 
@@ -130,6 +135,7 @@ def start_workloads(
         timeout = min(timeout, 2.0)
     for name in names:
         platform.scale(name, replicas.get(name, 1))
+        journal.scaled_up(name)
     not_ready = []
     for name in names:
         try:

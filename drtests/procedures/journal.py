@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, Protocol
 
 import allure
 
@@ -18,6 +19,15 @@ RUNBOOK_HMS = "002 Hive Metastore Restore Runbook"
 RUNBOOK_RESTORE = "000 Restore Procedure"
 
 
+class ScaleLedger(Protocol):
+    """Where a procedure writes down a workload it scales to 0, before it does, so that a
+    run killed before the restart leaves the next run what to scale back."""
+
+    def scaling_down(self, platform: Any, workload: str, replicas: int) -> None: ...
+
+    def scaled_up(self, workload: str) -> None: ...
+
+
 class Journal:
     """Timed steps of one scenario."""
 
@@ -26,12 +36,22 @@ class Journal:
         progress: Callable[[str], None] | None = None,
         finished: Callable[[StepRecord], None] | None = None,
         status: Callable[[str, str, bool], None] | None = None,
+        scale_ledger: ScaleLedger | None = None,
     ) -> None:
         self.steps: list[StepRecord] = []
         self._progress = progress
         self._finished = finished
         self._status = status
+        self.scale_ledger = scale_ledger
         self._t0 = time.monotonic()
+
+    def scaling_down(self, platform: Any, workload: str, replicas: int) -> None:
+        if self.scale_ledger is not None and replicas > 0:
+            self.scale_ledger.scaling_down(platform, workload, replicas)
+
+    def scaled_up(self, workload: str) -> None:
+        if self.scale_ledger is not None:
+            self.scale_ledger.scaled_up(workload)
 
     @contextmanager
     def step(self, name: str, runbook_step: str) -> Iterator[StepRecord]:

@@ -16,6 +16,7 @@ from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import (
     RestoreFailed,
 )
+from drtests.killpoints import kill_point
 from drtests.metastore.repair import Mode, msck_repair, repair_consistency
 from drtests.platform import Platform
 from drtests.postgres import (
@@ -32,6 +33,7 @@ from drtests.procedures.database import (
     check_target_ready,
     fetch_first_verified,
     start_workloads,
+    stop_workloads,
     take_safety_snapshot,
 )
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
@@ -70,19 +72,12 @@ def hms_full_restore(
             s.detail = _check_target_ready(target)
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
             deleted = target.platform.delete_spark_applications(target.spark_application_selector)
-            for name in target.dependents:
-                outcome.remembered_replicas[name] = target.platform.replicas(name)
-                target.platform.scale(name, 0)
-                journal.status("service", name, False)
+            stop_workloads(target.platform, target.dependents, journal, outcome)
             s.detail = (
                 f"scaled {', '.join(target.dependents)} to 0; {deleted} SparkApplications deleted"
             )
         with journal.step("Scale down metastore", f"{RUNBOOK_HMS} · Option 1 step 2") as s:
-            outcome.remembered_replicas[target.metastore_service] = target.platform.replicas(
-                target.metastore_service
-            )
-            target.platform.scale(target.metastore_service, 0)
-            journal.status("service", target.metastore_service, False)
+            stop_workloads(target.platform, (target.metastore_service,), journal, outcome)
             s.detail = f"{target.metastore_service} scaled to 0"
         with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
             candidates = catalog.candidates_before(incident_time)
@@ -93,6 +88,7 @@ def hms_full_restore(
             s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore database", f"{RUNBOOK_HMS} · Option 1 step 3") as s:
             journal.status("database", target.database, False)
+            kill_point("mid-restore")
             replace_database(target.pg, target.database, local)
             journal.status("database", target.database, True)
             s.detail = f"{target.database} replaced from {outcome.backup.key}"
