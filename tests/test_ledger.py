@@ -86,3 +86,21 @@ def test_next_run_reverts_a_live_leftover(
     assert not ledger.pending()
     assert metastore.baseline().fingerprints == before.fingerprints
     assert not failed(metastore.detect(before))
+
+
+def test_ctrl_c_during_the_revert_waits_for_it_then_interrupts() -> None:
+    """A second Ctrl-C while faults are being reverted is held until the revert is done,
+    then ends the run: no fault is left half reverted."""
+    import os
+    import signal
+
+    from drtests.killpoints import interrupts_deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred("reverting 2 injected faults"):
+        steps.append("first revert")
+        os.kill(os.getpid(), signal.SIGINT)  # the operator presses Ctrl-C again
+        steps.append("second revert")
+    assert steps == ["first revert", "second revert"]
+    assert signal.getsignal(signal.SIGINT) == before
