@@ -191,3 +191,28 @@ def test_read_only_sessions_refuse_writes_at_the_server(recorded: RecordedTarget
     allowed = replace(recorded.pg.postgres, gate=SafetyRails(profile, allow_destructive=True))
     assert not allowed.read_only
     assert gated.tool_env()["PGOPTIONS"] == "-c default_transaction_read_only=on"
+
+
+def test_the_s3_gate_stops_a_write_no_code_path_asked_about(recorded: RecordedTargets) -> None:
+    """The gate sits in the client: a PUT the rails refuse is never sent, a dry run lists
+    it, reads pass."""
+    from dataclasses import replace
+
+    from drtests.config import load_profile
+    from drtests.errors import SafetyError
+    from drtests.objectstore import S3Endpoint
+    from drtests.safety import DryRunStop, SafetyRails
+
+    profile = load_profile(recorded.profile("gate"), "live")
+    plain = S3Endpoint("primary", recorded.s3.url, "us-east-1", "k", "s")
+    refused = replace(plain, gate=SafetyRails(profile)).client()
+    with pytest.raises(SafetyError, match="destructive actions need"):
+        refused.put_object(Bucket="spark-backups", Key="hive-metastore/x.dump", Body=b"x")
+    rails = SafetyRails(profile, allow_destructive=True, dry_run=True)
+    planned = replace(plain, gate=rails).client()
+    with pytest.raises(DryRunStop):
+        planned.delete_object(Bucket="spark-data", Key="anything")
+    assert rails.plan == [f"S3 DeleteObject anything on {recorded.s3.url}/spark-data"]
+    planned.list_objects_v2(Bucket="spark-data")  # a read passes
+    assert recorded.s3.writes() == []
+    assert ("GET", "/spark-data") in recorded.s3.requests

@@ -42,12 +42,13 @@ class S3Endpoint:
     def client(self) -> S3Client:
         client = self._client()
         if self.gate is not None:
-            client.meta.events.register("before-call.s3", self._gated)
+            client.meta.events.register("before-parameter-build.s3", self._gated)
         return client
 
-    def _gated(self, model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
-        """The safety rails for one S3 request: a dry run records it and sends nothing,
-        a refusal sends nothing."""
+    def _gated(self, params: dict[str, Any], model: Any, **_kwargs: Any) -> None:
+        """The safety rails for one S3 request, before it is even built (``params`` are
+        the call's own: Bucket, Key): a dry run records it and sends nothing, a refusal
+        sends nothing."""
         if model.name.startswith(READ_OPERATIONS):
             return
         assert self.gate is not None
