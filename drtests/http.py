@@ -25,6 +25,8 @@ T = TypeVar("T")
 RETRIED_STATUSES = frozenset({502, 503, 504})
 FIRST_PAUSE_S = 0.5
 LONGEST_PAUSE_S = 5.0
+#: a retry that would have less time than this before the deadline is not started
+MIN_ATTEMPT_S = 0.2
 
 
 class HTTPStatusError(EnvironmentUnavailable):
@@ -54,7 +56,8 @@ def transient(exc: BaseException) -> bool:
         | ConnectionRefusedError
         | ConnectionResetError
         | ConnectionAbortedError
-        | http.client.RemoteDisconnected,
+        | http.client.RemoteDisconnected
+        | http.client.IncompleteRead,
     )
 
 
@@ -68,16 +71,19 @@ def retry_transient(
     retried, or the monotonic ``deadline`` passes (None: one attempt); the last failure
     propagates."""
     pause = FIRST_PAUSE_S
+    first = True
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
-        per_attempt = timeout if remaining is None else max(1.0, min(timeout, remaining))
+        # the first attempt gets its full bound; later ones no more than the time left
+        per_attempt = timeout if first or remaining is None else min(timeout, remaining)
+        first = False
         try:
             return attempt(per_attempt)
         except Exception as exc:
             left = None if deadline is None else deadline - time.monotonic()
-            if left is None or left <= 0 or not retry_if(exc):
+            if left is None or left <= MIN_ATTEMPT_S + min(pause, left) or not retry_if(exc):
                 raise
-        time.sleep(min(pause, max(0.0, left)))
+        time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_S)
 
 
@@ -118,8 +124,14 @@ def request_json(
             f"{what}: HTTP {exc.code} {detail}{_tries(attempts, started)}", exc.code
         ) from None
     except (OSError, ValueError, http.client.HTTPException) as exc:
+        if timed_out(exc):
+            problem = f"no answer within {timeout:g}s"
+        elif isinstance(exc, http.client.IncompleteRead):
+            problem = f"answer cut off ({_reason(exc)})"
+        else:
+            problem = f"unreachable ({_reason(exc)})"
         raise EnvironmentUnavailable(
-            f"{what}: {url} unreachable ({_reason(exc)}){_tries(attempts, started)}"
+            f"{what}: {url} {problem}{_tries(attempts, started)}"
         ) from None
     try:
         return json.loads(raw) if raw else None

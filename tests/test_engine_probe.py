@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "bin"
     folder.mkdir()
     monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)  # another test may have pointed it
     return folder
 
 
@@ -89,3 +91,70 @@ def test_the_install_step_uses_the_same_probe(bin_dir: Path) -> None:
     )
     assert result.returncode == 0 and "containers: using podman" in result.stdout
     assert "drtests/containers/probe.py" in (ROOT / "run").read_text()
+
+
+def test_the_run_uses_the_engine_of_the_docker_clients_context(
+    bin_dir: Path, tmp_path: Path
+) -> None:
+    """A Docker client that answers through a context (rootless Docker, Docker Desktop) is
+    followed to its engine's socket, not told to install Docker."""
+    import json
+    import socketserver
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from drtests.containers.engine import find_engine
+
+    class Engine(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def address_string(self) -> str:
+            return "engine"
+
+        def do_GET(self) -> None:
+            body = json.dumps(
+                {"Version": "27.3.1", "ApiVersion": "1.47", "Components": [{"Name": "Engine"}]}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    socket_path = tmp_path / "rootless" / "docker.sock"
+    socket_path.parent.mkdir()
+    server = Server(str(socket_path), Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _client(
+        bin_dir,
+        "docker",
+        f'case "$1" in info) echo 27.3.1;; context) echo "unix://{socket_path}";; esac',
+    )
+    try:
+        engine = find_engine(None, tmp_path / "engine")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (engine.kind, engine.docker_host, engine.version) == (
+        "docker",
+        f"unix://{socket_path}",
+        "27.3.1",
+    )
+
+
+def test_podman_that_does_not_answer_is_not_started_as_a_service(
+    bin_dir: Path, tmp_path: Path
+) -> None:
+    from drtests.containers.engine import find_engine
+
+    _client(bin_dir, "podman", "echo 'Error: cannot setup namespace' >&2; exit 125")
+    started = time.monotonic()
+    with pytest.raises(EnvironmentUnavailable) as raised:
+        find_engine(None, tmp_path / "engine")
+    assert time.monotonic() - started < 10
+    assert "podman: " in str(raised.value) and "cannot setup namespace" in str(raised.value)
+    assert "API service" not in str(raised.value)

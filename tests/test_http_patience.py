@@ -111,7 +111,7 @@ def test_a_timed_out_request_is_sent_again_until_the_deadline(slow_server: SlowS
 
 
 def test_without_a_deadline_one_timeout_is_the_answer(slow_server: SlowServer) -> None:
-    with pytest.raises(EnvironmentUnavailable, match=r"probe: .* unreachable \(timed out\)$"):
+    with pytest.raises(EnvironmentUnavailable, match=r"probe: .* no answer within 0.5s$"):
         request_json("GET", f"{slow_server.url}/once", what="probe", timeout=CLIENT_TIMEOUT_S)
     assert slow_server.seen("/once") == 1
 
@@ -127,8 +127,8 @@ def test_a_deadline_that_passes_says_how_long_it_tried(slow_server: SlowServer) 
             timeout=CLIENT_TIMEOUT_S,
             retry_until=time.monotonic() + 3,
         )
-    assert time.monotonic() - started < 3 + 2  # the deadline, one attempt's bound at most
-    assert "timed out" in str(raised.value) and "attempts over" in str(raised.value)
+    assert time.monotonic() - started < 3 + 0.3  # never past the deadline, bar jitter
+    assert "no answer within 0.5s" in str(raised.value) and "attempts over" in str(raised.value)
     assert slow_server.seen("/always-slow") >= 3
 
 
@@ -145,14 +145,15 @@ def test_a_refused_connection_is_retried_until_the_deadline() -> None:
     from drtests.processes import free_port
 
     started = time.monotonic()
-    with pytest.raises(EnvironmentUnavailable, match="Connection refused"):
+    with pytest.raises(EnvironmentUnavailable, match="Connection refused") as raised:
         request_json(
             "GET",
             f"http://127.0.0.1:{free_port()}/",
             what="probe",
             retry_until=time.monotonic() + 2,
         )
-    assert time.monotonic() - started >= 2
+    assert 1.0 <= time.monotonic() - started <= 2.0  # retried, never past the deadline
+    assert "attempts over" in str(raised.value)
 
 
 def test_an_airflow_dag_run_survives_slow_answers(slow_server: SlowServer) -> None:
@@ -189,3 +190,33 @@ def test_a_pushgateway_that_is_gone_is_logged_not_waited_for() -> None:
     started = time.monotonic()
     pusher.push()
     assert pusher.failures == 1 and time.monotonic() - started < 5
+
+
+def test_an_answer_cut_off_is_retried(slow_server: SlowServer) -> None:
+    """A server killed while it answers (headers sent, body short) is restarting, not
+    broken: the request is sent again."""
+    import socket
+
+    cut = {"n": 0}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while cut["n"] < 3:
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            cut["n"] += 1
+            if cut["n"] < 3:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    found = request_json(
+        "GET", f"http://127.0.0.1:{port}/", what="probe", retry_until=time.monotonic() + 30
+    )
+    listener.close()
+    assert found == {} and cut["n"] == 3

@@ -9,7 +9,6 @@ reaper (the suite removes what it labelled instead), ports reached on 127.0.0.1.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -105,8 +104,9 @@ def _unix_socket_open(path: Path) -> bool:
 
 
 def find_engine(docker_host: str | None, workdir: Path, timeout: float = 30) -> ContainerEngine:
-    """The engine named by the profile or DOCKER_HOST; else Docker's socket; else a Podman
-    socket that answers; else a Podman API service started for this run."""
+    """The engine named by the profile or DOCKER_HOST; else the one the answering Docker
+    client uses (its context), Docker's socket or a Podman socket that answers; else a
+    Podman API service started for this run, when ``podman info`` answers."""
     named = docker_host or os.environ.get("DOCKER_HOST")
     if named:
         found = _answers(named)
@@ -116,6 +116,12 @@ def find_engine(docker_host: str | None, workdir: Path, timeout: float = 30) -> 
                 "or point DOCKER_HOST / [containers] docker_host at one that runs"
             )
         return ContainerEngine(found[0], named, found[1])
+    probes = {probe.name: probe for probe in probe_clients()}
+    docker = probes["docker"]
+    if docker.answers and docker.host:
+        found = _answers(docker.host)
+        if not isinstance(found, str):
+            return ContainerEngine(found[0], docker.host, found[1])
     candidates = [DOCKER_SOCKET, Path("/run/podman/podman.sock")]
     if os.environ.get("XDG_RUNTIME_DIR"):
         candidates.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "podman" / "podman.sock")
@@ -124,10 +130,11 @@ def find_engine(docker_host: str | None, workdir: Path, timeout: float = 30) -> 
             found = _answers(_socket_url(path))
             if not isinstance(found, str):
                 return ContainerEngine(found[0], _socket_url(path), found[1])
-    podman = shutil.which("podman")
-    if podman is None:
-        raise EnvironmentUnavailable(f"no container engine found: {INSTALL_HINT}")
-    return _start_podman_service(podman, workdir, timeout)
+    podman = probes["podman"]
+    if not podman.answers or podman.path is None:
+        said = "; ".join(probe.describe() for probe in probes.values())
+        raise EnvironmentUnavailable(f"no container engine answers ({said}): {INSTALL_HINT}")
+    return _start_podman_service(podman.path, workdir, timeout)
 
 
 def _start_podman_service(podman: str, workdir: Path, timeout: float) -> ContainerEngine:

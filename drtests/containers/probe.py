@@ -30,6 +30,8 @@ class ClientProbe:
     answers: bool
     #: the engine's version when it answers, else why not (one line)
     detail: str
+    #: where the client reaches its engine (Docker's current context), when it says
+    host: str | None = None
 
     def describe(self) -> str:
         if self.path is None:
@@ -58,9 +60,27 @@ def probe_client(name: str, timeout: float = PROBE_TIMEOUT_S) -> ClientProbe:
     output = result.stdout.strip()
     if result.returncode != 0 or not output:
         lines = (result.stderr or result.stdout).strip().splitlines()
-        why = lines[-1] if lines else f"exit {result.returncode}"
+        why = lines[-1] if lines else f"`{name} info` exited {result.returncode} saying nothing"
         return ClientProbe(name, path, False, why)
-    return ClientProbe(name, path, True, f"version {output.splitlines()[-1]}")
+    host = _docker_host(path, timeout) if name == "docker" else None
+    return ClientProbe(name, path, True, f"version {output.splitlines()[-1]}", host)
+
+
+def _docker_host(path: str, timeout: float) -> str | None:
+    """The API address of the Docker client's current context (rootless Docker and Docker
+    Desktop listen elsewhere than /var/run/docker.sock)."""
+    try:
+        result = subprocess.run(
+            [path, "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    host = result.stdout.strip()
+    return host if result.returncode == 0 and "://" in host else None
 
 
 def probe_clients(timeout: float = PROBE_TIMEOUT_S) -> list[ClientProbe]:
