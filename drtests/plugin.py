@@ -7,7 +7,8 @@ import dataclasses
 import getpass
 import os
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -208,46 +209,46 @@ def _redacted(report: Any, redact: Redactor) -> None:
     report.sections = [(title, redact(text)) for title, text in report.sections]
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    dr = item.config.stash.get(dr_session_key, None)
+def _redact_with(config: pytest.Config, report: Any) -> Any:
+    dr = config.stash.get(dr_session_key, None)
     if dr is not None:
         _redacted(report, dr.redact)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    return _redact_with(item.config, (yield))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Any:
-    report = yield
-    dr = collector.config.stash.get(dr_session_key, None)
-    if dr is not None:
-        _redacted(report, dr.redact)
-    return report
+    return _redact_with(collector.config, (yield))
+
+
+@contextmanager
+def _rails_verdict() -> Iterator[None]:
+    """A write the rails stopped, wherever it was attempted (a fault, a backup, an S3
+    request of a negative control, in a fixture or the test): a dry run skips with the plan
+    line, a refusal fails with one line, never a traceback."""
+    try:
+        yield
+    except DryRunStop as stop:
+        pytest.skip(str(stop))
+    except SafetyError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    """A write the rails stopped in a fixture: see ``pytest_runtest_call``."""
-    try:
+    with _rails_verdict():
         return (yield)
-    except DryRunStop as stop:
-        pytest.skip(str(stop))
-    except SafetyError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """A write the rails stopped, wherever it was attempted (a fault, a backup, an S3
-    request of a negative control): a dry run skips with the plan line, a refusal fails
-    with one line, never a traceback."""
-    try:
+    with _rails_verdict():
         return (yield)
-    except DryRunStop as stop:
-        pytest.skip(str(stop))
-    except SafetyError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

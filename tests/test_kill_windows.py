@@ -167,13 +167,7 @@ def test_a_restore_killed_after_scaling_down_leaves_the_replicas_to_the_next_run
     api = client.ApiClient(client.Configuration(host=kube_emulator.url))
     controllers = runbook_workloads(api, NAMESPACE)
     try:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-            f"clusters: [{{name: emu, cluster: {{server: '{kube_emulator.url}'}}}}]\n"
-            "users: [{name: sre, user: {token: not-a-secret}}]\n"
-            "contexts: [{name: test, context: {cluster: emu, user: sre}}]\n"
-        )
+        kubeconfig = kube_emulator.kubeconfig(tmp_path / "kubeconfig")
         profile = tmp_path / "with-k8s.toml"
         profile.write_text(
             live_profile[0]

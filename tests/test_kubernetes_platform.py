@@ -550,13 +550,7 @@ def test_doctor_reviews_kubernetes_permissions(
     kube_emulator.rules.denied |= {("delete", "pods"), ("watch", "statefulsets")}
     home = tmp_path / "home"
     (home / ".kube").mkdir(parents=True)
-    kubeconfig = home / ".kube" / "config"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-        f"clusters: [{{name: emu, cluster: {{server: '{kube_emulator.url}'}}}}]\n"
-        "users: [{name: sre, user: {token: not-a-secret}}]\n"
-        "contexts: [{name: test, context: {cluster: emu, user: sre}}]\n"
-    )
+    kube_emulator.kubeconfig(home / ".kube" / "config")
     profile = tmp_path / "doctor.toml"
     profile.write_text(live_profile[0].read_text())
     env = {

@@ -97,13 +97,7 @@ def recorded(
         pytest.skip("needs a PostgreSQL server this run owns (its statement log)")
     pg, s3 = dr_environment.postgres, dr_environment.s3_primary
     assert s3.endpoint_url is not None
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-        f"clusters: [{{name: emu, cluster: {{server: '{kube_emulator.url}'}}}}]\n"
-        "users: [{name: sre, user: {token: not-a-secret}}]\n"
-        "contexts: [{name: test, context: {cluster: emu, user: sre}}]\n"
-    )
+    kubeconfig = kube_emulator.kubeconfig(tmp_path / "kubeconfig")
     (tmp_path / "home").mkdir()
     with recording_proxy(s3.endpoint_url) as proxy:
         text = (
