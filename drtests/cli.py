@@ -107,19 +107,20 @@ def _ledger(args: argparse.Namespace, _: list[str]) -> int:
             destructive_flag="--allow-destructive",
             confirm_flag="--confirm-production",
         )
-        lines = revert_leftovers(ledger, profile, safety)
-        for line in lines or ["fault ledger: nothing pending"]:
+        lines = revert_leftovers(ledger, profile, safety) or ["nothing pending"]
+        for line in lines:
             print(f"fault ledger: {Redactor(profile.secrets())(line)}")
         return 1 if ledger.pending() else 0
     entries = ledger.entries() if args.all else ledger.pending()
     if not entries:
         print("fault ledger: nothing pending" if not args.all else "fault ledger: empty")
         return 0
+    from drtests.recovery import describe_target
+
     for e in entries:
-        t = e.target
         print(
-            f"{e.fault_id}  {e.status:<13} {e.kind:<24} {t.get('environment')} "
-            f"{t.get('host')}:{t.get('port')}/{t.get('database')}  {e.description}"
+            f"{e.fault_id}  {e.status:<13} {e.kind:<24} {e.target.get('environment')} "
+            f"{describe_target(e.target)}  {e.description}"
         )
     return 1 if any(e.pending for e in entries) else 0
 
@@ -166,12 +167,13 @@ def _live_target(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return profile, env, safety
 
 
-def _print_checks(results: list[Any]) -> int:
+def _print_checks(results: list[Any], redact: Redactor | None = None) -> int:
+    redact = redact or Redactor()  # URI passwords are masked even without a profile
     for r in results:
         state = "ok" if r.ok else "FAILED"
-        print(f"{state:<7} {r.name}" + (f": {r.error}" if r.error else ""))
+        print(redact(f"{state:<7} {r.name}" + (f": {r.error}" if r.error else "")))
         for f in r.findings[:10]:
-            print(f"          {f.severity}: {f.subject}: {f.detail}")
+            print(redact(f"          {f.severity}: {f.subject}: {f.detail}"))
         if len(r.findings) > 10:
             print(f"          … {len(r.findings) - 10} more")
     bad = [r.name for r in results if not r.ok]
@@ -201,7 +203,7 @@ def _metastore(args: argparse.Namespace, _extra: list[str]) -> int:
                 if not args.dry_run:
                     safety.authorize(where, "repair the metastore")
                 print(repair_consistency(conn, dry_run=args.dry_run).describe())
-            return _print_checks(checks())
+            return _print_checks(checks(), Redactor(profile.secrets()))
         database, _dot, table = (args.table or "").partition(".")
         if not database or not table:
             raise DRError("metastore msck needs DATABASE.TABLE")
@@ -244,7 +246,7 @@ def _doctor(args: argparse.Namespace, _extra: list[str]) -> int:
 
     # doctor only reads: its rails allow no write at all (S3 refused, PostgreSQL read-only)
     env = live_environment(profile, profile.state_dir.absolute(), SafetyRails(profile))
-    code = _print_checks(run_doctor(profile, env))
+    code = _print_checks(run_doctor(profile, env), Redactor(profile.secrets()))
     print("GO: ready for the game day" if code == 0 else "NO-GO: fix the failing checks first")
     return code
 

@@ -11,9 +11,17 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drtests.errors import ProfileError
 
@@ -39,8 +47,18 @@ class PostgresTarget(_Strict):
     @field_validator("dsn")
     @classmethod
     def _is_postgres_uri(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+        dsn = value.get_secret_value()
+        if not dsn.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URI")
+        try:
+            parts = urlsplit(dsn)
+            _port = parts.port
+        except ValueError as exc:  # the message names the part, never the secret
+            raise ValueError(f"is not a valid URI ({exc})") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
+        if not parts.path.lstrip("/"):
+            raise ValueError("names no database (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")
         return value
 
 
@@ -178,6 +196,13 @@ class Safety(_Strict):
     #: controls write the backups and archives they corrupt there (unset: they are skipped)
     scratch_prefix: str | None = None
 
+    @field_validator("scratch_prefix")
+    @classmethod
+    def _scratch_is_a_folder(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip("/"):
+            raise ValueError("must name a folder of the backup bucket, e.g. 'drtests-scratch/'")
+        return value
+
 
 class SeedSettings(_Strict):
     databases: int = Field(default=3, ge=1)
@@ -244,6 +269,28 @@ class Profile(_Strict):
     mlflow: MlflowSettings = MlflowSettings()
     containers: ContainerSettings = ContainerSettings()
     state_dir: Path = Path(".drtests")
+
+    @model_validator(mode="after")
+    def _scratch_apart_from_backups(self) -> Profile:
+        """Corrupted copies under a real backup prefix would be listed as the newest
+        backups: the scratch prefix shares no folder with them."""
+        scratch = self.safety.scratch_prefix
+        if scratch is None:
+            return self
+        folder = scratch.strip("/") + "/"
+        for setting, prefix in (
+            ("metastore.backup_prefix", self.metastore.backup_prefix),
+            ("airflow.backup_prefix", self.airflow.backup_prefix),
+            ("mlflow.backup_prefix", self.mlflow.backup_prefix),
+            ("objectstore.archive_prefix", self.objectstore.archive_prefix),
+        ):
+            other = prefix.strip("/") + "/"
+            if folder.startswith(other) or other.startswith(folder):
+                raise ValueError(
+                    f"safety.scratch_prefix {scratch!r} overlaps {setting} {prefix!r}: "
+                    "name a folder that holds no real backup"
+                )
+        return self
 
     def objective(self, procedure: str) -> Objective:
         try:

@@ -126,7 +126,9 @@ def run_doctor(
         results += _kubernetes(profile, rpo, now)
     monitoring = profile.monitoring
     if monitoring.prometheus_url:
-        results.append(alert_rules_loaded(PrometheusAPI(monitoring.prometheus_url, timeout=5)))
+        results.append(
+            alert_rules_loaded(PrometheusAPI(monitoring.prometheus_url, timeout=5, patience=5))
+        )
     if monitoring.pushgateway_url:
         results.append(_pushgateway(monitoring.pushgateway_url))
     return results

@@ -68,8 +68,11 @@ class FaultLedger:
         record["at"] = utcnow().isoformat()
         line = json.dumps(record, default=str) + "\n"
         with self._locked():
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(descriptor).st_size
+                if size and os.pread(descriptor, 1, size - 1) != b"\n":
+                    line = "\n" + line  # a line torn by a kill: never glue onto it
                 os.write(descriptor, line.encode("utf-8"))
                 os.fsync(descriptor)
             finally:
@@ -121,10 +124,16 @@ class FaultLedger:
                 rec = json.loads(line)
             except ValueError:
                 continue  # a line torn by a kill mid-write
+            if not isinstance(rec, dict) or "event" not in rec:
+                continue  # not a ledger record
             fid = rec.get("fault_id", "")
-            if rec.get("event") == "begin":
+            if rec["event"] == "begin" and "kind" in rec:
                 entries[fid] = LedgerEntry(
-                    fid, rec["kind"], rec["description"], rec["target"], rec.get("params", {})
+                    fid,
+                    str(rec["kind"]),
+                    str(rec.get("description", "")),
+                    dict(rec.get("target") or {}),
+                    dict(rec.get("params") or {}),
                 )
             entry = entries.get(fid)
             if entry is None:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -31,6 +31,19 @@ if TYPE_CHECKING:
 
 #: a session in which PostgreSQL refuses every write (DDL and DML alike)
 READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
+#: DSN query parameters and the environment variables libpq's tools take them from
+LIBPQ_ENV = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "application_name": "PGAPPNAME",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "options": "PGOPTIONS",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "gssencmode": "PGGSSENCMODE",
+}
 
 PG_SYSTEM_USER = "embedded_postgres"
 
@@ -99,16 +112,29 @@ class PostgresEndpoint:
             f"postgresql://{self.host}:{self.port}/"
         )
 
+    #: the DSN's query (sslmode, sslrootcert, …), kept for every connection and tool
+    query: str = field(default="", compare=False)
+
     def dsn(self, database: str) -> str:
-        auth = f"{quote(self.user)}:{quote(self.password)}" if self.password else quote(self.user)
-        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(database)}"
+        auth = (
+            f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+            if self.password
+            else quote(self.user, safe="")
+        )
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = f"?{self.query}" if self.query else ""
+        return f"postgresql://{auth}@{host}:{self.port}/{quote(database, safe='')}{query}"
 
     def tool_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PGPASSWORD"] = self.password
         env["PGCONNECT_TIMEOUT"] = "5"
+        # the DSN's connection parameters, as libpq's tools read them
+        for key, value in parse_qsl(self.query):
+            if key in LIBPQ_ENV:
+                env[LIBPQ_ENV[key]] = value
         if self.read_only:
-            env["PGOPTIONS"] = READ_ONLY_OPTIONS
+            env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} {READ_ONLY_OPTIONS}".strip()
         return env
 
     def tool_args(self, database: str) -> list[str]:
@@ -123,11 +149,12 @@ class PostgresEndpoint:
         endpoint = cls(
             host=parts.hostname or "localhost",
             port=parts.port or 5432,
-            user=parts.username or "postgres",
-            password=parts.password or "",
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
             bin_dir=bin_dir,
+            query=parts.query,
         )
-        return endpoint, (parts.path.lstrip("/") or "postgres")
+        return endpoint, (unquote(parts.path.lstrip("/")) or "postgres")
 
 
 def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -137,9 +164,12 @@ def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg
     try:
         return psycopg.connect(endpoint.dsn(database), connect_timeout=5, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = Redactor([endpoint.password])(str(exc).strip().splitlines()[-1])
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = Redactor([endpoint.password])(" ".join(lines[-2:]))
+        refused = "authentication failed" in reason or "no pg_hba.conf entry" in reason
+        problem = "refused the credentials" if refused else "unreachable"
         raise EndpointUnreachable(
-            f"PostgreSQL {endpoint.host}:{endpoint.port}/{database} unreachable: {reason}"
+            f"PostgreSQL {endpoint.host}:{endpoint.port}/{database} {problem}: {reason}"
         ) from None
 
 

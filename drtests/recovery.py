@@ -27,15 +27,19 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
     lines: list[str] = []
     for entry in ledger.entries():
         if entry.never_applied:
+            where = f"{entry.fault_id} {entry.kind} on {describe_target(entry.target)}"
+            if safety.dry_run:
+                lines.append(f"{where}: would be closed (the run stopped before any change)")
+                continue
             ledger.discarded(entry.fault_id, "killed before its undo record was written")
-            lines.append(
-                f"{entry.fault_id} {entry.kind} on {_where(entry.target)}: closed "
-                "(the run stopped before it changed anything)"
-            )
+            lines.append(f"{where}: closed (the run stopped before it changed anything)")
     for entry in ledger.pending():
         target = entry.target
-        where = _where(target)
+        where = describe_target(target)
         if target.get("environment") in OWNED:
+            if safety.dry_run:
+                lines.append(f"{entry.fault_id} {entry.kind} on {where}: would be discarded")
+                continue
             ledger.discarded(entry.fault_id, "the servers of that run no longer exist")
             lines.append(
                 f"{entry.fault_id} {entry.kind} on {where}: discarded "
@@ -50,8 +54,16 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
             )
             continue
         try:
+            fault = fault_from_ledger(entry.kind, entry.params)
+        except (KeyError, TypeError) as exc:
+            lines.append(
+                f"{entry.fault_id} {entry.kind} on {where}: still pending; this version of "
+                f"drtests cannot revert it ({type(exc).__name__}: {exc})"
+            )
+            continue
+        try:
             safety.authorize(resolved.safety_name(), f"revert leftover fault {entry.kind}")
-            detail = fault_from_ledger(entry.kind, entry.params).revert(resolved, entry.undo)
+            detail = fault.revert(resolved, entry.undo)
         except DryRunStop:
             lines.append(f"{entry.fault_id} {entry.kind} on {where}: would be reverted")
             continue
@@ -65,7 +77,8 @@ def revert_leftovers(ledger: FaultLedger, profile: Profile, safety: SafetyRails)
     return lines
 
 
-def _where(target: dict[str, Any]) -> str:
+def describe_target(target: dict[str, Any]) -> str:
+    """Where a ledger entry's damage is: a database, a bucket, a workload."""
     if target.get("component") == "platform":
         where = f"{target.get('context', 'local')}/{target.get('namespace', '')}"
         return f"{where}/{target.get('workload')}"

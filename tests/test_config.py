@@ -73,3 +73,44 @@ def test_invalid_profiles_give_one_clear_line(tmp_path: Path, content: str, mess
 def test_missing_profile_file(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="file not found"):
         load_profile(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "message"),
+    [
+        ("postgresql://hive:pw@db:notaport/metastore", "is not a valid URI"),
+        ("postgresql://hive:pw@db:99999/metastore", "is not a valid URI"),
+        ("postgresql://hive:pw@[::1/metastore", "is not a valid URI"),
+        ("postgresql://hive:pw@db:5432", "names no database"),
+        ("postgresql://", "names no host"),
+    ],
+)
+def test_a_dsn_that_cannot_be_used_is_refused_at_load(
+    tmp_path: Path, dsn: str, message: str
+) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'name = "p"\nenvironment = "live"\n[postgres.metastore]\ndsn = "{dsn}"\n')
+    with pytest.raises(ProfileError, match=message) as raised:
+        load_profile(path)
+    assert "pw@" not in str(raised.value)
+
+
+def test_a_dsn_keeps_its_encoded_password_and_its_options() -> None:
+    from drtests.postgres import PostgresEndpoint
+
+    endpoint, database = PostgresEndpoint.from_dsn(
+        "postgresql://hive:Zebra%40Quux%2F9931@db.example:6432/meta%2Dstore?sslmode=require",
+        Path("/usr/bin"),
+    )
+    assert (endpoint.password, database) == ("Zebra@Quux/9931", "meta-store")
+    assert endpoint.dsn(database).endswith("@db.example:6432/meta-store?sslmode=require")
+    assert "Zebra%40Quux%2F9931" in endpoint.dsn(database)
+    assert endpoint.tool_env()["PGSSLMODE"] == "require"
+
+
+@pytest.mark.parametrize("scratch", ["hive-metastore/", "hive-metastore/scratch", "/", ""])
+def test_a_scratch_prefix_must_hold_no_real_backup(tmp_path: Path, scratch: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'name = "p"\n[safety]\nscratch_prefix = "{scratch}"\n')
+    with pytest.raises(ProfileError, match="scratch_prefix"):
+        load_profile(path)

@@ -180,7 +180,7 @@ def test_scale_to_zero_returns_when_the_pods_are_gone(
     assert len(_pods(cluster, "app=history")) == 2
     platform.scale("spark-hive-metastore", 0)
     assert _pods(cluster, "app=hive-metastore") == []
-    assert ("PATCH", f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore") in (
+    assert ("PATCH", f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore/scale") in (
         kube_emulator.mutating_requests()
     )
 
@@ -531,7 +531,9 @@ def test_full_restore_procedure_runs_on_kubernetes(
     assert platform.replicas("spark-history-server") == 2
     assert all(r.ok for r in metastore.verify(baseline))
     scaled = [p for m, p in kube_emulator.mutating_requests() if m == "PATCH" and "status" not in p]
-    assert scaled.count(f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore") == 2
+    assert (
+        scaled.count(f"/apis/apps/v1/namespaces/{NS}/statefulsets/spark-hive-metastore/scale") == 2
+    )
     assert {s.status for s in journal.steps} == {"passed"}
     assert "1 SparkApplications deleted" in journal.steps[1].detail
     assert _pods(cluster, "sparkoperator.k8s.io/app-name=nightly-etl") == []

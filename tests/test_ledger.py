@@ -28,6 +28,14 @@ def test_entries_fold_events_and_survive_a_torn_line(tmp_path: Path) -> None:
     assert [(e.fault_id, e.status, e.undo) for e in ledger.pending()] == [
         (first, "injected", {"x": 1})
     ]
+    third = ledger.begin("k", "d", {"environment": "local"}, {})  # not glued to the torn line
+    ledger.captured(third, {"y": 2})
+    with ledger.path.open("a") as handle:
+        handle.write('[1, 2]\n{"event": "begin", "fault_id": "nokind"}\n')  # not records
+    assert [(e.fault_id, e.status) for e in ledger.pending()] == [
+        (first, "injected"),
+        (third, "captured"),
+    ]
 
 
 @pytest.mark.parametrize("environment", ["local", "containers"])
@@ -104,3 +112,20 @@ def test_ctrl_c_during_the_revert_waits_for_it_then_interrupts() -> None:
         steps.append("second revert")
     assert steps == ["first revert", "second revert"]
     assert signal.getsignal(signal.SIGINT) == before
+
+
+def test_a_dry_run_revert_changes_nothing_and_an_unknown_fault_stays_pending(
+    tmp_path: Path,
+) -> None:
+    ledger = FaultLedger(tmp_path / "ledger.jsonl")
+    ledger.begin("sequence-behind", "d", {"environment": "live", "host": "h"}, {})
+    unknown = ledger.begin("future-fault", "d", {"environment": "live", "host": "h"}, {})
+    ledger.captured(unknown, {})
+    before = ledger.path.read_text()
+    profile = Profile(name="staging", environment="live", state_dir=tmp_path)
+    lines = revert_leftovers(ledger, profile, SafetyRails(profile, dry_run=True))
+    assert ledger.path.read_text() == before
+    assert "would be closed" in lines[0]
+    lines = revert_leftovers(ledger, profile, SafetyRails(profile, allow_destructive=True))
+    assert "closed (the run stopped before it changed anything)" in lines[0]
+    assert [e.fault_id for e in ledger.pending()] == [unknown]

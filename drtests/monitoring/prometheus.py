@@ -35,7 +35,7 @@ class PrometheusAPI:
         body = request_json(
             "GET",
             f"{self.url}{path}{query}",
-            what=f"Prometheus {self.url}{path}",
+            what=f"Prometheus {path}",
             timeout=self.timeout,
             retry_until=deadline or time.monotonic() + self.patience,
         )

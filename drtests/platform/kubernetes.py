@@ -43,8 +43,9 @@ Access = tuple[str, str, str, str]  # verb, API group, resource, subresource
 API_CALLS: dict[str, Access] = {
     "read_namespaced_deployment": ("get", "apps", "deployments", ""),
     "read_namespaced_stateful_set": ("get", "apps", "statefulsets", ""),
-    "patch_namespaced_deployment": ("patch", "apps", "deployments", ""),
-    "patch_namespaced_stateful_set": ("patch", "apps", "statefulsets", ""),
+    # the scale subresource: this identity can change replica counts, not images or commands
+    "patch_namespaced_deployment_scale": ("patch", "apps", "deployments", "scale"),
+    "patch_namespaced_stateful_set_scale": ("patch", "apps", "statefulsets", "scale"),
     "list_namespaced_pod": ("list", "", "pods", ""),
     "delete_namespaced_pod": ("delete", "", "pods", ""),
     "read_namespaced_pod_log": ("get", "", "pods", "log"),
@@ -267,11 +268,15 @@ class KubernetesPlatform:
         body = {"spec": {"replicas": replicas}}
         if kind == "statefulset":
             self._call(
-                "scale", self.apps.patch_namespaced_stateful_set, workload, self.namespace, body
+                "scale",
+                self.apps.patch_namespaced_stateful_set_scale,
+                workload,
+                self.namespace,
+                body,
             )
         else:
             self._call(
-                "scale", self.apps.patch_namespaced_deployment, workload, self.namespace, body
+                "scale", self.apps.patch_namespaced_deployment_scale, workload, self.namespace, body
             )
         if replicas == 0:
             # pods terminate over their grace period: until they are gone the service may
