@@ -14,12 +14,13 @@ allow-list or a dry run sends nothing.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
@@ -76,8 +77,15 @@ REQUIRED_ACCESS: tuple[Access, ...] = tuple(
 )
 #: the Spark operator's CRD (v1beta2) requires these in ``spec``
 SPARK_REQUIRED_SPEC = ("driver", "executor", "sparkVersion", "type")
+#: what run_test_job appends to the test job's name ("-" and six hex digits)
+RUN_SUFFIX = "-xxxxxx"
+#: a label value's length limit (the operator labels pods with the application's name)
+LABEL_VALUE_MAX = 63
 #: how long a deleted pod may take to terminate, past its grace period
 TERMINATION_MARGIN_S = 30.0
+#: answers of an API server that is restarting, throttling, or whose watch expired
+RETRIED_STATUSES = frozenset({410, 429, 500, 502, 503, 504})
+T = TypeVar("T")
 
 
 def rbac_role(name: str = "drtests", namespace: str = "NAMESPACE") -> dict[str, Any]:
@@ -119,7 +127,6 @@ class KubernetesPlatform:
         context: str = "in-cluster",
         request_timeout: float = 30.0,
         test_job: dict[str, Any] | None = None,
-        stop_timeout: float = 300.0,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -135,7 +142,6 @@ class KubernetesPlatform:
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.access = client.AuthorizationV1Api(api)
-        self.stop_timeout = stop_timeout
         self.dropped_watches = 0
 
     @classmethod
@@ -151,7 +157,12 @@ class KubernetesPlatform:
         """kubeconfig (file, optional context) or, inside a pod, the in-cluster config."""
         configuration = client.Configuration()
         try:
-            if kubeconfig is None and context is None and in_cluster():
+            if (
+                kubeconfig is None
+                and context is None
+                and not os.environ.get("KUBECONFIG")
+                and in_cluster()
+            ):
                 config.load_incluster_config(client_configuration=configuration)
                 name = "in-cluster"
             else:
@@ -243,7 +254,9 @@ class KubernetesPlatform:
         except ReadTimeoutError:
             return  # the deadline passed with no event
         except ApiException as exc:
-            if exc.status == 410:  # the resource version expired: list and watch again
+            if exc.status in RETRIED_STATUSES:  # throttled, restarting, or expired (410)
+                self.dropped_watches += 1
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
                 return
             raise KubernetesAPIError(
                 f"Kubernetes watch: {exc.status} {exc.reason}", int(exc.status or 0)
@@ -281,16 +294,24 @@ class KubernetesPlatform:
         if replicas == 0:
             # pods terminate over their grace period: until they are gone the service may
             # still hold (or reopen) connections, so "stopped" means no pod is left
-            self._wait_pods_gone(self._selector(workload), f"{kind}/{workload}")
+            self._wait_pods_gone(
+                self._selector(workload),
+                f"{kind}/{workload}",
+                one_by_one=kind == "statefulset",
+            )
 
-    def _wait_pods_gone(self, selector: str, what: str, names: set[str] | None = None) -> float:
+    def _wait_pods_gone(
+        self, selector: str, what: str, names: set[str] | None = None, one_by_one: bool = False
+    ) -> float:
         """Wait until no pod of ``selector`` (or none of ``names``) exists, Terminating ones
-        included; the wait is the longest grace period plus a margin, at most
-        ``stop_timeout``."""
+        included. The budget is what Kubernetes may take: the longest grace period, or their
+        sum when pods go one by one (a StatefulSet's OrderedReady scale-down), plus a
+        margin."""
         start = time.monotonic()
         left_pods = self._remaining(selector, names)
-        grace = max((_grace_seconds(p) for p in left_pods), default=0.0)
-        timeout = min(self.stop_timeout, grace + TERMINATION_MARGIN_S)
+        graces = [_grace_seconds(p) for p in left_pods]
+        budget = sum(graces) if one_by_one else max(graces, default=0.0)
+        timeout = budget + TERMINATION_MARGIN_S
         while left_pods:
             left = timeout - (time.monotonic() - start)
             if left <= 0:
@@ -306,12 +327,28 @@ class KubernetesPlatform:
                     gone.discard(event["object"].metadata.name)
                 if not gone:
                     break
-            left_pods = self._remaining(selector, names)
+            left_pods = self._patiently(
+                start + timeout, lambda: self._remaining(selector, names), what
+            )
         return time.monotonic() - start
 
     def _remaining(self, selector: str, names: set[str] | None) -> list[Any]:
         pods = self.pods(selector)
         return [p for p in pods if names is None or p.metadata.name in names]
+
+    def _patiently(self, deadline: float, read: Callable[[], T], what: str) -> T:
+        """A read inside a wait: an API server that restarts (unreachable, 429, 5xx) is
+        asked again until the wait's deadline."""
+        while True:
+            try:
+                return read()
+            except KubernetesAPIError as exc:
+                if exc.status not in RETRIED_STATUSES or time.monotonic() >= deadline:
+                    raise
+            except EnvironmentUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def _rolled_out(self, kind: str, obj: Any) -> bool:
         """The rules of ``kubectl rollout status``: the controller has seen the newest
@@ -329,8 +366,21 @@ class KubernetesPlatform:
         if kind == "statefulset":
             if int(status.ready_replicas or 0) < want:
                 return False
+            strategy = obj.spec.update_strategy
+            if strategy is not None and strategy.type == "OnDelete":
+                return True  # kubectl cannot tell a rollout here: ready replicas decide
+            rolling = strategy.rolling_update if strategy is not None else None
+            partition = int(rolling.partition or 0) if rolling is not None else 0
+            if partition:
+                return int(status.updated_replicas or 0) >= want - partition
             update, current = status.update_revision, status.current_revision
             return not (update and current and update != current)
+        for condition in status.conditions or []:
+            if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+                raise EnvironmentUnavailable(
+                    f"deployment/{obj.metadata.name} exceeded its progress deadline: "
+                    f"{condition.message or 'rollout stalled'}"
+                )
         updated = int(status.updated_replicas or 0)
         if updated < want or int(status.replicas or 0) > updated:
             return False
@@ -369,7 +419,9 @@ class KubernetesPlatform:
                 obj = event["object"]
                 if obj.metadata.name == workload and self._is_ready(kind, obj, selector):
                     return time.monotonic() - start
-            if self._is_ready(kind, self._read(workload), selector):
+            deadline = start + timeout
+            obj = self._patiently(deadline, lambda: self._read(workload), f"{kind}/{workload}")
+            if self._is_ready(kind, obj, selector):
                 return time.monotonic() - start
         raise EnvironmentUnavailable(f"{kind}/{workload} not ready after {timeout:.0f}s")
 
@@ -409,6 +461,7 @@ class KubernetesPlatform:
         self._kill_pods(selector)
         created: dict[str, float] = {}
         ready: dict[str, float] = {}
+        names: dict[str, str] = {}
         while (left := timeout - (time.monotonic() - start)) > 0:
             for event in self._watch(
                 self.core.list_namespaced_pod, min(left, 5.0), label_selector=selector
@@ -422,11 +475,12 @@ class KubernetesPlatform:
                     ready.pop(uid, None)
                     continue
                 created.setdefault(uid, time.monotonic() - start)
+                names[uid] = pod.metadata.name
                 if _ready(pod):
                     ready.setdefault(uid, time.monotonic() - start)
                 if len(ready) >= wanted:
                     pods = tuple(
-                        PodTimes(_name_of(uid, self.pods(selector)), created[u], ready[u])
+                        PodTimes(names.get(u, u), created[u], ready[u])
                         for u in sorted(ready, key=ready.__getitem__)
                     )
                     return PodRecovery(
@@ -523,7 +577,7 @@ class KubernetesPlatform:
         for pod in self.pods(self._selector(workload)):
             name = pod.metadata.name
             lines += [f"event {name}: {e}" for e in self.events(name)]
-            containers = [c.name for c in (pod.spec.containers if pod.spec else None) or []]
+            containers: list[str | None] = [*_log_containers(pod)]
             for container in containers or [None]:
                 try:
                     tail = self.logs(name, 5, container).strip().splitlines()
@@ -542,16 +596,16 @@ class KubernetesPlatform:
         check_spark_application(manifest)
         self.authorize(self.target("sparkapplication", name), "submit the test Spark job")
         start = time.monotonic()
-        self._call(
-            "create SparkApplication",
-            self.custom.create_namespaced_custom_object,
-            SPARK_GROUP,
-            SPARK_VERSION,
-            self.namespace,
-            SPARK_PLURAL,
-            manifest,
-        )
-        try:
+        try:  # a create whose answer is lost may still have created it: delete it anyway
+            self._call(
+                "create SparkApplication",
+                self.custom.create_namespaced_custom_object,
+                SPARK_GROUP,
+                SPARK_VERSION,
+                self.namespace,
+                SPARK_PLURAL,
+                manifest,
+            )
             state, last = self._await_application(name, start, timeout)
             driver = _driver_pod(name, manifest, last)
             try:
@@ -590,7 +644,9 @@ class KubernetesPlatform:
             return None
         manifest = json.loads(json.dumps(self.test_job))
         base = manifest.get("metadata", {}).get("name", "drtests-test-job")
-        manifest.setdefault("metadata", {})["name"] = f"{base}-{uuid.uuid4().hex[:6]}"
+        manifest.setdefault("metadata", {})["name"] = (
+            f"{base}{RUN_SUFFIX[:1]}{uuid.uuid4().hex[:6]}"
+        )
         manifest["metadata"]["namespace"] = self.namespace
         return self.submit_test_job(manifest, timeout)
 
@@ -707,10 +763,6 @@ def _grace_seconds(pod: Any) -> float:
     return 30.0  # Kubernetes' default terminationGracePeriodSeconds
 
 
-def _name_of(uid: str, pods: list[Any]) -> str:
-    return next((p.metadata.name for p in pods if p.metadata.uid == uid), uid)
-
-
 def _driver_pod(name: str, manifest: dict[str, Any], applied: dict[str, Any]) -> str:
     """The driver pod's name as the Spark operator reports it (status.driverInfo), as
     the manifest asks for it (spec.driver.podName), or the operator's default."""
@@ -726,6 +778,18 @@ def check_spark_application(manifest: dict[str, Any]) -> None:
         raise EnvironmentUnavailable(
             f"test job manifest: kind is {manifest.get('kind')!r}, not SparkApplication"
         )
+    api_version = f"{SPARK_GROUP}/{SPARK_VERSION}"
+    if manifest.get("apiVersion") != api_version:
+        raise EnvironmentUnavailable(
+            f"test job manifest: apiVersion is {manifest.get('apiVersion')!r}; this version "
+            f"of drtests submits {api_version}"
+        )
+    name = str(manifest.get("metadata", {}).get("name", "drtests-test-job"))
+    if len(name) + len(RUN_SUFFIX) > LABEL_VALUE_MAX:
+        raise EnvironmentUnavailable(
+            f"test job manifest: metadata.name {name!r} is too long: with the run's suffix it "
+            f"must fit the operator's {LABEL_VALUE_MAX}-character app-name label"
+        )
     spec = manifest.get("spec")
     missing = [f for f in SPARK_REQUIRED_SPEC if not isinstance(spec, dict) or f not in spec]
     if missing:
@@ -733,3 +797,15 @@ def check_spark_application(manifest: dict[str, Any]) -> None:
             "test job manifest: spec lacks the fields the SparkApplication CRD requires: "
             + ", ".join(f"spec.{f}" for f in missing)
         )
+
+
+def _log_containers(pod: Any) -> list[str]:
+    """The containers that write logs while the pod runs: its containers and its native
+    sidecars (init containers that keep running, ``restartPolicy: Always``)."""
+    spec = pod.spec
+    if spec is None:
+        return []
+    sidecars = [
+        c.name for c in spec.init_containers or [] if getattr(c, "restart_policy", None) == "Always"
+    ]
+    return [*(c.name for c in spec.containers or []), *sidecars]

@@ -15,7 +15,15 @@ from typing import Any
 
 from drtests.errors import SafetyError
 
-_SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_SET_TERM = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s*\(([^)]*)\)\s*$")
+_KEY = r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?"
+_SOME_VALUE = r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"
+_VALUE = rf"({_SOME_VALUE})?"
+#: every term the API server accepts, and nothing else
+_VALID_TERM = re.compile(
+    rf"^\s*(!?\s*{_KEY}|{_KEY}\s*(=|==|!=)\s*{_VALUE}"
+    rf"|{_KEY}\s+(in|notin)\s*\(\s*{_SOME_VALUE}(\s*,\s*{_SOME_VALUE})*\s*\))\s*$"
+)
 
 
 def selector_string(selector: Any) -> str:
@@ -98,17 +106,20 @@ def selector_matches(labels: Mapping[str, str] | None, selector: str) -> bool:
     return True
 
 
+def _excludes_only(term: str) -> bool:
+    """``!key``, ``key!=v`` and ``key notin (…)`` exclude; they never narrow a selection."""
+    set_term = _SET_TERM.match(term)
+    return term.startswith("!") or "!=" in term or bool(set_term and set_term[2] == "notin")
+
+
 def require_narrow(selector: str, what: str) -> str:
-    """Refuse a selector that selects everything: no term, or only terms every pod meets
-    (``!key`` and ``notin`` alone exclude, they never narrow to a workload)."""
-    narrowing = [
-        t.strip()
-        for t in _terms(selector)
-        if t.strip()
-        and not t.strip().startswith("!")
-        and "!=" not in t
-        and not (_SET_TERM.match(t) and " notin " in f" {t.strip()} ")
-    ]
+    """Refuse a selector that is malformed (a typo would select nothing, silently) or
+    selects everything: no term, or only terms that exclude."""
+    terms = [t.strip() for t in _terms(selector) if t.strip()]
+    bad = [t for t in terms if not _VALID_TERM.match(t)]
+    if bad:
+        raise SafetyError(f"{what}: label selector term {bad[0]!r} is not valid; refusing")
+    narrowing = [t for t in terms if not _excludes_only(t)]
     if not narrowing:
         shown = selector or "(empty)"
         raise SafetyError(
