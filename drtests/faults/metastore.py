@@ -26,14 +26,6 @@ def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET session_replication_role = replica")
 
 
-def _present(conn: psycopg.Connection[Any], table: str, column: str, ids: list[Any]) -> int:
-    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = ANY(%s)").format(
-        sql.Identifier(table), sql.Identifier(column)
-    )
-    row = conn.execute(query, (ids,)).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _db_id(conn: psycopg.Connection[Any], database: str) -> int:
     row = conn.execute('SELECT "DB_ID" FROM "DBS" WHERE "NAME" = %s', (database,)).fetchone()
     if row is None:
@@ -91,8 +83,10 @@ class DeleteDatabaseTables(Fault[DatabaseTarget]):
             kill_point("mid-damage")
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        """Put back the rows whose table is missing; a table a restore brought back (maybe
+        under a new id) is left as it is."""
         require(undo, "rows")
-        ids = [r["TBL_ID"] for r in undo["rows"]]
+        names = [[r["DB_ID"], r["TBL_NAME"]] for r in undo["rows"]]
         with target.connect() as conn, conn.transaction():
             _bypass_fks(conn)
             cur = conn.execute(
@@ -100,10 +94,16 @@ class DeleteDatabaseTables(Fault[DatabaseTarget]):
                 "ON CONFLICT DO NOTHING",
                 (json.dumps(undo["rows"]),),
             )
-            present = _present(conn, "TBLS", "TBL_ID", ids)
-        if present < len(ids):
-            raise RevertIncomplete(f"{len(ids) - present} of {len(ids)} TBLS rows still missing")
-        return f"re-inserted {cur.rowcount} of {len(ids)} TBLS rows (the rest were present)"
+            row = conn.execute(
+                'SELECT count(*) FROM json_to_recordset(%s) AS w("DB_ID" bigint, "TBL_NAME" text) '
+                'WHERE NOT EXISTS (SELECT 1 FROM "TBLS" t '
+                'WHERE t."DB_ID" = w."DB_ID" AND t."TBL_NAME" = w."TBL_NAME")',
+                (json.dumps([{"DB_ID": d, "TBL_NAME": n} for d, n in names]),),
+            ).fetchone()
+        missing = int(row[0]) if row else 0
+        if missing:
+            raise RevertIncomplete(f"{missing} of {len(names)} tables still missing from TBLS")
+        return f"re-inserted {cur.rowcount} of {len(names)} TBLS rows (the rest were present)"
 
 
 class BlankStorageLocations(Fault[DatabaseTarget]):
