@@ -142,7 +142,6 @@ class KubernetesPlatform:
         self.custom = client.CustomObjectsApi(api)
         self.batch = client.BatchV1Api(api)
         self.access = client.AuthorizationV1Api(api)
-        self.dropped_watches = 0
 
     @classmethod
     def connect(
@@ -255,7 +254,6 @@ class KubernetesPlatform:
             return  # the deadline passed with no event
         except ApiException as exc:
             if exc.status in RETRIED_STATUSES:  # throttled, restarting, or expired (410)
-                self.dropped_watches += 1
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
                 return
             raise KubernetesAPIError(
@@ -264,7 +262,6 @@ class KubernetesPlatform:
         except (HTTPError, OSError, ValueError):
             # a dropped stream (API server restart, idle cut, a torn chunk): the caller
             # reads the state again and watches anew until its own deadline
-            self.dropped_watches += 1
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
             return
         finally:
