@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,11 +33,31 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
     return preexec
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux: 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port for a server this run starts, checked free. Drawn below the ephemeral range:
+    a port from that range may be taken by any outgoing connection's local end between the
+    pick and the server's bind ("address already in use" at start-up)."""
+    low = _ephemeral_low()
+    first = max(1024, low - 12000)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        for _ in range(200):
+            port = random.randrange(first, low)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+        sock.bind((host, 0))  # a crowded range: any free port rather than none
+        fallback: int = sock.getsockname()[1]
+        return fallback
 
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
