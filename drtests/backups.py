@@ -35,6 +35,8 @@ class BackupRecord:
     size: int
     sha256: str
     md5: str
+    #: the catalog's name when it was taken (``hive-metastore``, ``airflow``, …)
+    component: str = ""
 
     @property
     def uri(self) -> str:
@@ -137,19 +139,40 @@ class BackupCatalog:
             reader.size,
             reader.sha256.hexdigest(),
             reader.md5.hexdigest(),
+            self.name,
+        )
+        # server-side copy onto itself: the checksums are known only once the stream ends
+        self._record_checksums(record)
+        return record
+
+    def upload(self, dump: Path, database: str, taken_at: datetime) -> BackupRecord:
+        """Publish an existing ``pg_dump --format=custom`` file as a backup of ``database``,
+        with its checksums in metadata and manifest, as :meth:`create` would."""
+        taken_at = taken_at.replace(microsecond=0)
+        sha256, md5, size = file_digests(dump)
+        record = BackupRecord(
+            self.bucket, self.key_for(taken_at), database, taken_at, size, sha256, md5, self.name
         )
         try:
-            # server-side copy onto itself: the checksums are known only once the stream ends
+            self.client.upload_file(str(dump), self.bucket, record.key)
+        except S3_ERRORS as exc:
+            raise s3_error(exc, f"upload of {record.key}", self.endpoint) from None
+        self._record_checksums(record)
+        return record
+
+    def _record_checksums(self, record: BackupRecord) -> None:
+        try:
             self.client.copy(
-                {"Bucket": self.bucket, "Key": key},
+                {"Bucket": self.bucket, "Key": record.key},
                 self.bucket,
-                key,
+                record.key,
                 ExtraArgs={
                     "Metadata": {
                         "sha256": record.sha256,
                         "md5checksum": record.md5,
-                        "database": database,
-                        "taken-at": taken_at.isoformat(),
+                        "database": record.database,
+                        "component": record.component,
+                        "taken-at": record.taken_at.isoformat(),
                     },
                     "MetadataDirective": "REPLACE",
                 },
@@ -162,8 +185,7 @@ class BackupCatalog:
                 ChecksumAlgorithm="SHA256",
             )
         except S3_ERRORS as exc:
-            raise s3_error(exc, f"recording checksums of {key}", self.endpoint) from None
-        return record
+            raise s3_error(exc, f"recording checksums of {record.key}", self.endpoint) from None
 
     def _delete_all_versions(self, key: str) -> None:
         versions = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
@@ -191,6 +213,7 @@ class BackupCatalog:
                         head["ContentLength"],
                         meta.get("sha256", ""),
                         meta.get("md5checksum", ""),
+                        meta.get("component", ""),
                     )
                 )
         except S3_ERRORS as exc:

@@ -52,4 +52,10 @@ class EnvironmentUnavailable(DRError):
 
 
 class IncompatibleBackup(RestoreFailed):
-    """A backup written by another version of the application than the one installed."""
+    """A backup that is not a database of the component being restored, or one written by
+    another version of the application than the one installed."""
+
+
+class RestoreInterrupted(RestoreFailed):
+    """The database server or the session went away mid-restore: the backup is not to
+    blame, so no older one is tried."""

@@ -22,7 +22,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from drtests.errors import CorruptBackup, EndpointUnreachable, EnvironmentUnavailable, RestoreFailed
+from drtests.errors import (
+    CorruptBackup,
+    EndpointUnreachable,
+    EnvironmentUnavailable,
+    RestoreFailed,
+    RestoreInterrupted,
+)
 from drtests.processes import ManagedProcess, ensure_system_user, free_port, is_root
 from drtests.redaction import Redactor
 
@@ -465,7 +471,7 @@ def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_pa
         except EndpointUnreachable:
             message += f"; {database} could not be dropped yet (server unreachable)"
         if any(sign in message for sign in CONNECTION_LOSS):
-            raise RestoreFailed(
+            raise RestoreInterrupted(
                 f"connection to the database lost during pg_restore into "
                 f"{database}; nothing was restored ({message})"
             )

@@ -20,7 +20,7 @@ import pytest
 
 from drtests.airflow.api import AirflowAPI
 from drtests.backups import BackupCatalog
-from drtests.errors import IncompatibleBackup
+from drtests.errors import NoVerifiedBackup
 from drtests.faults import (
     DeleteDagRuns,
     DeleteTaskInstances,
@@ -198,7 +198,7 @@ def test_backup_of_another_airflow_version_is_refused(
     inject_fault(DeleteDagRuns("daily_etl"), airflow.target)
     damaged = airflow.changes()
     assert scenario.incident_time is not None
-    with pytest.raises(IncompatibleBackup, match="expects"):
+    with pytest.raises(NoVerifiedBackup, match="expects"):
         airflow_restore(
             airflow_services,
             airflow_backups,

@@ -16,7 +16,14 @@ import pytest
 
 from drtests.environments import Environment
 from drtests.errors import ChecksumMismatch, CorruptBackup
-from drtests.faults import BucketTarget, DeleteObjects, Fault, OverwriteSameSize, PermanentLoss
+from drtests.faults import (
+    BucketTarget,
+    DeleteObjects,
+    Fault,
+    OverwriteSameSize,
+    PermanentLoss,
+    StrayObjects,
+)
 from drtests.objectstore.archive import archive_key_for, create_archive
 from drtests.objectstore.integrity import Inventory, measure_object_rpo, take_inventory
 from drtests.objectstore.replication import Location, sync
@@ -156,6 +163,74 @@ def test_version_fault_without_restore_fails_verification(
     expected = _inventory(data_location)
     scenario.incident(own_second=True)
     inject_fault(fault, data_bucket)
+    assert not scenario.verified([_integrity(data_location, expected)])
+
+
+def _stray_keys(location: Location) -> list[str]:
+    """Keys a runaway job writes after the incident: names that never existed, next to the
+    table's files."""
+    partition = sorted({k.rsplit("/", 1)[0] for k in _inventory(location) if "=" in k})[0]
+    tag = uuid.uuid4().hex[:10]
+    return [
+        f"{location.prefix}{partition}/part-{tag}-stray.snappy.parquet",
+        f"{location.prefix}{partition}/_temporary/{tag} ü%.tmp",
+    ]
+
+
+def test_version_restore_removes_keys_absent_at_the_target_time(
+    scenario: ScenarioRecorder,
+    data_location: Location,
+    data_bucket: BucketTarget,
+    inject_fault: InjectFault,
+) -> None:
+    """As of T means the prefix as it was at T: files written after T did not exist then,
+    so the restore hides them with a delete marker (their versions stay) and lists them."""
+    scenario.begin(
+        "s3_version_restore",
+        "objectstore",
+        "Version restore after: objects written after the target time",
+        f"{RUNBOOK_S3} · Option A",
+    )
+    expected = _target_ready(scenario, data_location)
+    stray = StrayObjects(_stray_keys(data_location))
+
+    scenario.incident(own_second=True)
+    inject_fault(stray, data_bucket)
+    assert scenario.detected([_integrity(data_location, expected)], stray.detected_by)
+
+    assert scenario.incident_time is not None
+    report = version_restore(
+        data_location,
+        _as_of(scenario.incident_time),
+        [data_location.prefix + k for k in expected],
+        scenario.journal,
+    )
+    assert {o.key for o in report.outcomes if o.action == "remove"} == set(stray.keys)
+    scenario.restored(f"s3://{data_location.bucket}/{data_location.prefix} versions")
+    scenario.verified([_integrity(data_location, expected)])
+    scenario.measured_rpo(
+        measure_object_rpo(expected, _inventory(data_location), scenario.incident_time)
+    )
+    scenario.assert_objectives_met()
+
+
+@pytest.mark.negative_control
+def test_keys_absent_at_the_target_time_without_restore_fail_verification(
+    scenario: ScenarioRecorder,
+    data_location: Location,
+    data_bucket: BucketTarget,
+    inject_fault: InjectFault,
+) -> None:
+    scenario.begin(
+        "s3_version_restore",
+        "objectstore",
+        "No restore after: objects written after the target time",
+        f"{RUNBOOK_S3} · Option A (skipped)",
+        kind="negative-control",
+    )
+    expected = _inventory(data_location)
+    scenario.incident(own_second=True)
+    inject_fault(StrayObjects(_stray_keys(data_location)), data_bucket)
     assert not scenario.verified([_integrity(data_location, expected)])
 
 

@@ -11,7 +11,7 @@ from drtests.faults.airflow import (
     TruncateAirflowTable,
 )
 from drtests.faults.base import Fault
-from drtests.faults.database import DatabaseTarget
+from drtests.faults.database import DatabaseTarget, WorkDatabase
 from drtests.faults.metastore import (
     METASTORE_FAULTS,
     BlankStorageLocations,
@@ -35,11 +35,13 @@ from drtests.faults.objectstore import (
     DeleteObjects,
     OverwriteSameSize,
     PermanentLoss,
+    StrayObjects,
 )
 from drtests.faults.platform import ScaledDown, WorkloadTarget
 
 _ALL: tuple[type[Fault[Any]], ...] = (
     ScaledDown,
+    WorkDatabase,
     *METASTORE_FAULTS,
     *OBJECTSTORE_FAULTS,
     *AIRFLOW_FAULTS,
@@ -75,7 +77,9 @@ __all__ = [
     "PermanentLoss",
     "ScaledDown",
     "SequenceBehind",
+    "StrayObjects",
     "TruncateAirflowTable",
+    "WorkDatabase",
     "WorkloadTarget",
     "WrongPartitionNames",
     "fault_from_ledger",

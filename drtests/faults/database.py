@@ -23,6 +23,8 @@ from drtests.postgres import (
     PostgresEndpoint,
     check_dump_readable,
     connect,
+    database_exists,
+    drop_database,
     dump_database,
     replace_database,
 )
@@ -230,3 +232,38 @@ class SetAlembicVersion(Fault[DatabaseTarget]):
                 (undo["previous"], self.to_revision),
             )
         return f"alembic_version {'set back' if cur.rowcount else 'already restored'}"
+
+
+class WorkDatabase(Fault[DatabaseTarget]):
+    """A staging, scratch or retired copy a restore procedure creates beside the live
+    database. Ledgered before it exists, so a run killed mid-restore leaves the next run
+    the name to drop; only a name derived from the live database's is ever dropped."""
+
+    kind = "work-database"
+    detected_by = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def describe(self) -> str:
+        return f"work database {self.name} of a restore procedure"
+
+    def _check_name(self, target: DatabaseTarget) -> None:
+        if not self.name.startswith(f"{target.database}__"):
+            raise RevertIncomplete(
+                f"{self.name} is not a work database of {target.database}: left alone"
+            )
+
+    def capture(self, target: DatabaseTarget) -> dict[str, Any]:
+        self._check_name(target)
+        return {}
+
+    def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
+        """Nothing: the procedure creates the database itself."""
+
+    def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
+        self._check_name(target)
+        if not database_exists(target.endpoint, self.name):
+            return f"{self.name} already gone"
+        drop_database(target.endpoint, self.name)
+        return f"dropped {self.name}"

@@ -219,8 +219,59 @@ class PermanentLoss(Fault[BucketTarget]):
         return f"re-uploaded {put} of the objects kept before the loss"
 
 
+class StrayObjects(Fault[BucketTarget]):
+    """A runaway job writes files that did not exist before the incident into a table's
+    location: a restore "as of" before it must remove them. Reverted by deleting every
+    version and delete marker of those keys (none existed when the fault was captured)."""
+
+    kind = "s3-stray-objects"
+    detected_by: ClassVar[tuple[str, ...]] = (DATA_INTEGRITY,)
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    def describe(self) -> str:
+        return f"write {len(self.keys)} objects that did not exist, e.g. {self.keys[0]}"
+
+    def capture(self, target: BucketTarget) -> dict[str, Any]:
+        client = target.client()
+        for key in self.keys:
+            listed = client.list_object_versions(Bucket=target.bucket, Prefix=key)
+            entries = [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]
+            if any(e["Key"] == key for e in entries):
+                raise ValueError(f"s3://{target.bucket}/{key} has a history: not a stray key")
+        return {"keys": list(self.keys)}
+
+    def apply(self, target: BucketTarget, undo: dict[str, Any]) -> None:
+        client = target.client()
+        for n, key in enumerate(undo["keys"]):
+            client.put_object(
+                Bucket=target.bucket,
+                Key=key,
+                Body=f"PAR1 stray object {uuid.uuid4().hex} PAR1".encode(),
+                ChecksumAlgorithm="SHA256",
+            )
+            if n == 0:
+                kill_point("mid-damage")
+
+    def revert(self, target: BucketTarget, undo: dict[str, Any]) -> str:
+        require(undo, "keys")
+        client = target.client()
+        removed = 0
+        for key in undo["keys"]:
+            listed = client.list_object_versions(Bucket=target.bucket, Prefix=key)
+            for entry in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]:
+                if entry["Key"] == key:
+                    client.delete_object(
+                        Bucket=target.bucket, Key=key, VersionId=str(entry.get("VersionId"))
+                    )
+                    removed += 1
+        return f"removed {removed} versions and delete markers of {len(undo['keys'])} keys"
+
+
 OBJECTSTORE_FAULTS: tuple[type[Fault[BucketTarget]], ...] = (
     DeleteObjects,
+    StrayObjects,
     OverwriteSameSize,
     PermanentLoss,
 )

@@ -11,6 +11,7 @@ from drtests.evidence.model import CheckRecord, FindingRecord
 from drtests.metastore.checks import CheckContext, inventory, run_checks
 from drtests.postgres import TableFingerprint, table_fingerprints
 from drtests.results import CheckResult, Finding
+from drtests.schema_fingerprint import SchemaFingerprint, compare_schema, schema_fingerprint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -22,10 +23,11 @@ MAX_FINDINGS_KEPT = 20
 class Baseline:
     fingerprints: dict[str, TableFingerprint]
     tables_per_database: dict[str, int]
+    schema: SchemaFingerprint
 
 
 def take_baseline(conn: psycopg.Connection[Any]) -> Baseline:
-    return Baseline(table_fingerprints(conn), inventory(conn))
+    return Baseline(table_fingerprints(conn), inventory(conn), schema_fingerprint(conn))
 
 
 def check_records(results: list[CheckResult]) -> list[CheckRecord]:
@@ -86,8 +88,12 @@ def verify(
     s3: S3Client | None,
 ) -> list[CheckResult]:
     """The runbook's post-restore checks: every consistency check clean, S3 consistent,
-    fingerprints equal the baseline."""
-    return [*detect(conn, baseline, allow_list, s3), compare_fingerprints(conn, baseline)]
+    content and schema equal the baseline's."""
+    return [
+        *detect(conn, baseline, allow_list, s3),
+        compare_fingerprints(conn, baseline),
+        compare_schema(conn, baseline.schema),
+    ]
 
 
 PartitionKey = tuple[str, str, str, str | None]

@@ -1,11 +1,13 @@
 """Option A, S3 Version Restore: bring a key or a prefix back to its state as of a time.
 
-Per key: if only delete markers stand above the version current at T, they are removed (the
-version becomes current again, nothing is copied); if newer real versions stand above it
-(an overwrite), the version is copied back server-side (CopyObject with VersionId, no bytes
-through the client). Keys created after T are left alone and reported; keys with no version
-at or before T are unrecoverable. S3 times have one-second resolution: a version written in
-the second of T counts as at T.
+"As of T" means the prefix exactly as it was at T. Per key: if only delete markers stand
+above the version current at T, they are removed (the version becomes current again, nothing
+is copied); if newer real versions stand above it (an overwrite), the version is copied back
+server-side (CopyObject with VersionId, no bytes through the client). A key that did not
+exist at T (created after it, or deleted before it and written again since) but exists now
+is removed with a delete marker, which keeps every version it had. Keys expected but with
+no version left are unrecoverable. S3 times have one-second resolution: a version written
+in the second of T counts as at T.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-Action = Literal["undelete", "copy-back", "unchanged", "newer-than-target", "unrecoverable"]
+Action = Literal["undelete", "copy-back", "remove", "unchanged", "unrecoverable"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,14 @@ class VersionRestoreReport:
 
     @property
     def restored(self) -> int:
-        return self.count("undelete", "copy-back")
+        return self.count("undelete", "copy-back", "remove")
 
     def per_key(self, limit: int = 50) -> list[str]:
         """One line per key that was not simply left as it was."""
         lines = [
             f"{o.action}: {o.key}"
             + (f" (version {o.version_id})" if o.version_id else "")
-            + (f" — {o.detail}" if o.action in {"newer-than-target", "unrecoverable"} else "")
+            + (f" — {o.detail}" if o.action in {"remove", "unrecoverable"} else "")
             for o in self.outcomes
             if o.action != "unchanged"
         ]
@@ -62,8 +64,9 @@ class VersionRestoreReport:
         verb = "would restore" if self.dry_run else "restored"
         return (
             f"{verb} {self.restored} (undeleted {self.count('undelete')}, copied back "
-            f"{self.count('copy-back')}), unchanged {self.count('unchanged')}, newer than "
-            f"target {self.count('newer-than-target')}, unrecoverable {len(self.unrecoverable)}"
+            f"{self.count('copy-back')}, removed as absent at the target time "
+            f"{self.count('remove')}), unchanged {self.count('unchanged')}, unrecoverable "
+            f"{len(self.unrecoverable)}"
         )
 
 
@@ -83,12 +86,15 @@ def _history(client: S3Client, bucket: str, prefix: str) -> dict[str, list[dict[
 
 
 def plan_key(key: str, entries: list[dict[str, Any]], as_of: datetime) -> KeyOutcome:
+    """What brings one key back to its state at ``as_of``; ``entries`` newest first."""
     at_or_before = [e for e in entries if e["LastModified"] <= as_of]
-    if not at_or_before:
-        return KeyOutcome(key, "newer-than-target", detail="created after the target time")
+    present_now = bool(entries) and not entries[0]["marker"]
+    if not at_or_before or at_or_before[0]["marker"]:
+        why = "created after the target time" if not at_or_before else "deleted at the target time"
+        if present_now:
+            return KeyOutcome(key, "remove", detail=f"{why}; a delete marker hides it again")
+        return KeyOutcome(key, "unchanged", detail=why)
     target = at_or_before[0]
-    if target["marker"]:
-        return KeyOutcome(key, "unchanged", detail="deleted at the target time")
     newer = entries[: entries.index(target)]
     if not newer:
         return KeyOutcome(key, "unchanged", target["VersionId"])
@@ -122,6 +128,8 @@ def restore_as_of(
         if outcome.action == "undelete":
             for marker in outcome.detail.split(","):
                 client.delete_object(Bucket=bucket, Key=outcome.key, VersionId=marker)
+        elif outcome.action == "remove":
+            client.delete_object(Bucket=bucket, Key=outcome.key)
         elif outcome.action == "copy-back":
             assert outcome.version_id is not None
             client.copy_object(
@@ -133,5 +141,6 @@ def restore_as_of(
 
     if not dry_run:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(apply, [o for o in outcomes if o.action in {"undelete", "copy-back"}]))
+            changes = [o for o in outcomes if o.action in {"undelete", "copy-back", "remove"}]
+            list(pool.map(apply, changes))
     return VersionRestoreReport(outcomes, dry_run)

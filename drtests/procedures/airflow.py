@@ -9,18 +9,23 @@ from pathlib import Path
 
 from drtests.airflow.api import AirflowAPI
 from drtests.airflow.deployment import AirflowDeployment, ProbeResult
-from drtests.backups import BackupCatalog, BackupRecord
-from drtests.errors import IncompatibleBackup, RestoreFailed
+from drtests.backups import BackupCatalog
+from drtests.errors import RestoreFailed
 from drtests.ledger import utcnow
-from drtests.postgres import connect, drop_database, restore_into_new_database, swap_in
 from drtests.procedures.database import (
     RestoreOutcome,
     ServiceDatabase,
     restart_service_workloads,
-    stop_and_fetch_backup,
     take_safety_snapshot,
 )
+from drtests.procedures.identity import AIRFLOW_TABLES, alembic_identity
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
+from drtests.procedures.staging import (
+    StagedBackup,
+    drop_staged,
+    stop_and_stage_backup,
+    swap_in_staged,
+)
 
 RUNBOOK_AIRFLOW = f"{RUNBOOK_RESTORE} · §3 Airflow Metadata Restore"
 
@@ -41,8 +46,10 @@ def airflow_restore(
     journal: Journal,
 ) -> RestoreOutcome:
     """Steps 1-5. Airflow is started again whatever happens; a failure before the swap
-    (no verified backup, a backup of another Airflow version) leaves the database as it was."""
+    (no backup that verifies, stages and is Airflow's at the installed version) leaves the
+    database as it was."""
     outcome = RestoreOutcome()
+    staged: StagedBackup | None = None
     try:
         installed: list[ProbeResult] = []
 
@@ -50,32 +57,31 @@ def airflow_restore(
             installed.append(target.deployment.probe())
             return f"Airflow {installed[0].version} at migration {', '.join(installed[0].heads)}"
 
-        backup, local = stop_and_fetch_backup(
+        staged = stop_and_stage_backup(
             target,
             catalog,
             incident_time,
             journal,
             outcome,
             application="Airflow",
+            component="airflow",
             runbook=RUNBOOK_AIRFLOW,
+            identify=lambda: alembic_identity("Airflow", AIRFLOW_TABLES, installed[0].heads),
             ready_detail=airflow_installed,
         )
-        staging = f"{target.database}__restoring"
-        with journal.step("Check backup matches installed Airflow", f"{RUNBOOK_AIRFLOW} step 3"):
-            drop_database(target.pg, staging)
-            restore_into_new_database(target.pg, staging, local)
-            _require_compatible(target, staging, backup, installed[0])
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
             s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore database", f"{RUNBOOK_AIRFLOW} step 3") as s:
             journal.status("database", target.database, False)
-            swap_in(target.pg, target.database, staging)
+            swap_in_staged(target, staged, journal, "airflow")
             journal.status("database", target.database, True)
-            s.detail = f"{target.database} replaced from {backup.key}"
+            s.detail = f"{target.database} replaced from {staged.record.key} ({staged.identity})"
+            staged = None
         with journal.step("Verify DAGs", f"{RUNBOOK_AIRFLOW} step 4") as s:
             s.detail = _verify_dags(target)
     except BaseException:
+        drop_staged(target, staged, journal)
         with journal.step("Restart Airflow", f"{RUNBOOK_AIRFLOW} step 5") as s:
             s.detail = restart_service_workloads(target, outcome, journal, after_failure=True)
         raise
@@ -97,27 +103,6 @@ def airflow_restore(
                 raise RestoreFailed(f"DAG run {target.smoke_dag}/{run_id} ended {state}")
             s.detail = f"{target.smoke_dag}/{run_id} {state} in {seconds:.1f}s"
     return outcome
-
-
-def _require_compatible(
-    target: AirflowRestoreTarget, staging: str, backup: BackupRecord, installed: ProbeResult
-) -> None:
-    """A backup of another Airflow version would leave a schema the installed Airflow cannot
-    run on: refuse it before anything is replaced."""
-    try:
-        with connect(target.pg, staging) as conn:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        revision = row[0] if row else None
-        if revision not in installed.heads:
-            raise IncompatibleBackup(
-                f"{backup.key} is at Airflow migration {revision}; the installed Airflow "
-                f"{installed.version} expects {', '.join(installed.heads)}. Nothing was "
-                "changed: restore it with the Airflow version that wrote it, then upgrade "
-                "with 'airflow db migrate'"
-            )
-    except BaseException:
-        drop_database(target.pg, staging)
-        raise
 
 
 def _verify_dags(target: AirflowRestoreTarget) -> str:

@@ -1,27 +1,25 @@
-"""Steps every database restore of the runbooks shares: find a verified backup, keep a
-safety snapshot, stop and restart the workloads that use the database."""
+"""Steps every database restore of the runbooks shares: keep a safety snapshot, stop and
+restart the workloads that use the database. Choosing and staging the backup is
+:mod:`drtests.procedures.staging`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from drtests.backups import BackupCatalog, BackupRecord
-from drtests.errors import ChecksumMismatch, CorruptBackup, DRError, NoVerifiedBackup
+from drtests.backups import BackupRecord
+from drtests.errors import DRError
 from drtests.killpoints import kill_point
 from drtests.ledger import utcnow
 from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
-    check_dump_readable,
     connect,
     create_database,
     terminate_sessions,
 )
-from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
+from drtests.procedures.journal import Journal
 
 SAFETY_SUFFIX = "__safety_"
 
@@ -61,38 +59,6 @@ def check_target_ready(target: DumpTarget, platform: Platform, workloads: tuple[
         version = conn.execute("SHOW server_version").fetchone()
     counts = ", ".join(f"{name}={platform.replicas(name)}" for name in workloads)
     return f"PostgreSQL {version[0] if version else '?'} answers; replicas {counts}"
-
-
-def fetch_first_verified(
-    target: DumpTarget,
-    catalog: BackupCatalog,
-    candidates: list[BackupRecord],
-    journal: Journal,
-    outcome: RestoreOutcome,
-    runbook_step: str = f"{RUNBOOK_RESTORE} · §1 step 2",
-) -> tuple[BackupRecord, Path]:
-    """Troubleshooting "Checksum Mismatch": re-download once, then try the previous backup;
-    when every candidate fails, stop before anything is changed and escalate."""
-    for record in candidates:
-        for attempt in ("Download backup", "Re-download backup"):
-            with journal.step(attempt, runbook_step) as s:
-                local = catalog.download(record, target.workdir)
-                s.detail = f"{record.uri}, {record.size} bytes"
-            try:
-                with journal.step("Verify checksum", runbook_step) as s:
-                    catalog.verify(record, local)
-                    check_dump_readable(target.pg, local)
-                    s.detail = f"{record.key}: sha256 {record.sha256[:16]}… and md5 match"
-                return record, local
-            except (ChecksumMismatch, CorruptBackup) as exc:
-                problem = str(exc)
-                local.unlink(missing_ok=True)
-        outcome.rejected.append(f"{record.key}: {problem}")
-    raise NoVerifiedBackup(
-        f"every backup before the incident failed verification ({len(candidates)}: "
-        f"{'; '.join(outcome.rejected)}); nothing was changed — escalate to Level 4: "
-        "Database Team (#db-team-oncall)"
-    )
 
 
 def take_safety_snapshot(target: DumpTarget) -> str:
@@ -146,37 +112,6 @@ def start_workloads(
                 raise
             not_ready.append(f"{name} not ready ({exc})")
     return "; ".join(not_ready) or f"{', '.join(names)} ready"
-
-
-def stop_and_fetch_backup(
-    target: ServiceDatabase,
-    catalog: BackupCatalog,
-    incident_time: datetime,
-    journal: Journal,
-    outcome: RestoreOutcome,
-    *,
-    application: str,
-    runbook: str,
-    ready_detail: Callable[[], str] | None = None,
-) -> tuple[BackupRecord, Path]:
-    """The opening of §3 and §4: target ready → stop the application → identify the last
-    good backup → download and verify it. Returns the backup and its verified local copy."""
-    with journal.step(
-        "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
-    ) as s:
-        s.detail = check_target_ready(target, target.platform, target.services)
-        if ready_detail is not None:
-            s.detail += f"; {ready_detail()}"
-    with journal.step(f"Stop {application}", f"{runbook} step 1") as s:
-        stop_workloads(target.platform, target.services, journal, outcome)
-        s.detail = f"scaled {', '.join(target.services)} to 0"
-    with journal.step("Identify last good backup", f"{runbook} step 2") as s:
-        candidates = catalog.candidates_before(incident_time)
-        s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-    outcome.backup, local = fetch_first_verified(
-        target, catalog, candidates, journal, outcome, f"{runbook} step 2"
-    )
-    return outcome.backup, local
 
 
 def restart_service_workloads(

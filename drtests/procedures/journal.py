@@ -19,13 +19,18 @@ RUNBOOK_HMS = "002 Hive Metastore Restore Runbook"
 RUNBOOK_RESTORE = "000 Restore Procedure"
 
 
-class ScaleLedger(Protocol):
-    """Where a procedure writes down a workload it scales to 0, before it does, so that a
-    run killed before the restart leaves the next run what to scale back."""
+class WorkLedger(Protocol):
+    """Where a procedure writes down what it changes outside the restored database before it
+    does (a workload scaled to 0, a staging database created), so that a run killed midway
+    leaves the next run what to put back or drop."""
 
     def scaling_down(self, platform: Any, workload: str, replicas: int) -> None: ...
 
     def scaled_up(self, workload: str) -> None: ...
+
+    def creating_database(self, pg: Any, live: str, name: str, component: str) -> None: ...
+
+    def database_gone(self, name: str) -> None: ...
 
 
 class Journal:
@@ -36,22 +41,31 @@ class Journal:
         progress: Callable[[str], None] | None = None,
         finished: Callable[[StepRecord], None] | None = None,
         status: Callable[[str, str, bool], None] | None = None,
-        scale_ledger: ScaleLedger | None = None,
+        work_ledger: WorkLedger | None = None,
     ) -> None:
         self.steps: list[StepRecord] = []
         self._progress = progress
         self._finished = finished
         self._status = status
-        self.scale_ledger = scale_ledger
+        self.work_ledger = work_ledger
         self._t0 = time.monotonic()
 
     def scaling_down(self, platform: Any, workload: str, replicas: int) -> None:
-        if self.scale_ledger is not None and replicas > 0:
-            self.scale_ledger.scaling_down(platform, workload, replicas)
+        if self.work_ledger is not None and replicas > 0:
+            self.work_ledger.scaling_down(platform, workload, replicas)
 
     def scaled_up(self, workload: str) -> None:
-        if self.scale_ledger is not None:
-            self.scale_ledger.scaled_up(workload)
+        if self.work_ledger is not None:
+            self.work_ledger.scaled_up(workload)
+
+    def creating_database(self, pg: Any, live: str, name: str, component: str) -> None:
+        """Before a work database (``<live>__…``) is created beside ``live``."""
+        if self.work_ledger is not None:
+            self.work_ledger.creating_database(pg, live, name, component)
+
+    def database_gone(self, name: str) -> None:
+        if self.work_ledger is not None:
+            self.work_ledger.database_gone(name)
 
     @contextmanager
     def step(self, name: str, runbook_step: str) -> Iterator[StepRecord]:

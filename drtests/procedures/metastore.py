@@ -16,27 +16,28 @@ from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import (
     RestoreFailed,
 )
-from drtests.killpoints import kill_point
 from drtests.metastore.repair import Mode, msck_repair, repair_consistency
 from drtests.platform import Platform
 from drtests.postgres import (
     PostgresEndpoint,
     connect,
-    database_exists,
-    drop_database,
-    replace_database,
-    restore_into_new_database,
     swap_in,
 )
 from drtests.procedures.database import (
     RestoreOutcome,
     check_target_ready,
-    fetch_first_verified,
     start_workloads,
     stop_workloads,
     take_safety_snapshot,
 )
+from drtests.procedures.identity import metastore_identity, running_metastore_versions
 from drtests.procedures.journal import RUNBOOK_HMS, RUNBOOK_RESTORE, Journal
+from drtests.procedures.staging import (
+    StagedBackup,
+    drop_staged,
+    stage_first_good,
+    swap_in_staged,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -65,11 +66,13 @@ def hms_full_restore(
     """Option 1, Full Restore from Backup. Services are started again whatever happens;
     a failure before the swap leaves the database as it was."""
     outcome = RestoreOutcome()
+    staged: StagedBackup | None = None
     try:
         with journal.step(
             "Check restore target ready", f"{RUNBOOK_RESTORE} · Pre-Restore Checklist"
         ) as s:
-            s.detail = _check_target_ready(target)
+            versions = running_metastore_versions(target.pg, target.database)
+            s.detail = f"{_check_target_ready(target)}; schema {' or '.join(versions)}"
         with journal.step("Stop dependent services", f"{RUNBOOK_HMS} · Option 1 step 1") as s:
             deleted = target.platform.delete_spark_applications(target.spark_application_selector)
             stop_workloads(target.platform, target.dependents, journal, outcome)
@@ -82,17 +85,27 @@ def hms_full_restore(
         with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
             candidates = catalog.candidates_before(incident_time)
             s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-        outcome.backup, local = fetch_first_verified(target, catalog, candidates, journal, outcome)
+        staged = stage_first_good(
+            target,
+            catalog,
+            candidates,
+            journal,
+            outcome,
+            metastore_identity(versions),
+            component="metastore",
+            runbook_step=f"{RUNBOOK_RESTORE} · §1 step 2",
+        )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
             s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore database", f"{RUNBOOK_HMS} · Option 1 step 3") as s:
             journal.status("database", target.database, False)
-            kill_point("mid-restore")
-            replace_database(target.pg, target.database, local)
+            swap_in_staged(target, staged, journal, "metastore")
             journal.status("database", target.database, True)
-            s.detail = f"{target.database} replaced from {outcome.backup.key}"
+            s.detail = f"{target.database} replaced from {staged.record.key} ({staged.identity})"
+            staged = None
     except BaseException:
+        drop_staged(target, staged, journal)
         restart_services(target, outcome.remembered_replicas, journal, after_failure=True)
         raise
     restart_services(target, outcome.remembered_replicas, journal, after_failure=False)
@@ -181,14 +194,6 @@ def metadata_repair(
     return fixed.not_repaired
 
 
-def _scratch_restore(target: MetastoreRestoreTarget, local: Path) -> str:
-    scratch = f"{target.database}__scratch"
-    if database_exists(target.pg, scratch):
-        drop_database(target.pg, scratch)
-    restore_into_new_database(target.pg, scratch, local)
-    return scratch
-
-
 def selective_table_restore(
     target: MetastoreRestoreTarget,
     catalog: BackupCatalog,
@@ -217,13 +222,19 @@ def selective_table_restore(
     with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
         candidates = catalog.candidates_before(incident_time)
         s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-    backup, local = fetch_first_verified(target, catalog, candidates, journal, outcome)
-    with journal.step("Restore backup into a scratch database", f"{RUNBOOK_HMS} · Option 2") as s:
-        scratch = _scratch_restore(target, local)
-        s.detail = scratch
+    staged = stage_first_good(
+        target,
+        catalog,
+        candidates,
+        journal,
+        outcome,
+        metastore_identity(running_metastore_versions(target.pg, target.database)),
+        component="metastore",
+        runbook_step=f"{RUNBOOK_HMS} · Option 2",
+    )
     try:
         with journal.step("Read table metadata from backup", f"{RUNBOOK_HMS} · Option 2") as s:
-            with connect(target.pg, scratch) as conn:
+            with connect(target.pg, staged.database) as conn:
                 good = read_table(conn, database, table)
             s.detail = (
                 f"{good.count('PARTITIONS')} partitions, {good.count('COLUMNS_V2')} "
@@ -239,8 +250,8 @@ def selective_table_restore(
                 f"removed {removed} damaged table row(s); {database}.{table} is TBL_ID {new_id}"
             )
     finally:
-        drop_database(target.pg, scratch)
-    return backup
+        drop_staged(target, staged, journal)
+    return staged.record
 
 
 def recreate_external_table(

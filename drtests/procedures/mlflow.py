@@ -14,16 +14,21 @@ from drtests.http import request_json
 from drtests.objectstore import S3_ERRORS, iter_objects
 from drtests.objectstore.replication import Location
 from drtests.objectstore.versions import VersionRestoreReport
-from drtests.postgres import replace_database
 from drtests.procedures.database import (
     RestoreOutcome,
     ServiceDatabase,
     restart_service_workloads,
-    stop_and_fetch_backup,
     take_safety_snapshot,
 )
+from drtests.procedures.identity import MLFLOW_TABLES, alembic_identity, installed_mlflow_heads
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
 from drtests.procedures.objectstore import version_restore
+from drtests.procedures.staging import (
+    StagedBackup,
+    drop_staged,
+    stop_and_stage_backup,
+    swap_in_staged,
+)
 
 RUNBOOK_MLFLOW = f"{RUNBOOK_RESTORE} · §4 MLflow Restore"
 
@@ -44,27 +49,32 @@ def mlflow_restore(
 ) -> RestoreOutcome:
     """Steps 1-4. The server is started again whatever happens."""
     outcome = RestoreOutcome()
+    staged: StagedBackup | None = None
     try:
-        backup, local = stop_and_fetch_backup(
+        staged = stop_and_stage_backup(
             target,
             catalog,
             incident_time,
             journal,
             outcome,
             application="MLflow",
+            component="mlflow",
             runbook=RUNBOOK_MLFLOW,
+            identify=lambda: alembic_identity("MLflow", MLFLOW_TABLES, installed_mlflow_heads()),
         )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
             s.detail = f"database {outcome.safety_snapshot}"
         with journal.step("Restore backend store", f"{RUNBOOK_MLFLOW} step 2") as s:
             journal.status("database", target.database, False)
-            replace_database(target.pg, target.database, local)
+            swap_in_staged(target, staged, journal, "mlflow")
             journal.status("database", target.database, True)
-            s.detail = f"{target.database} replaced from {backup.key}"
+            s.detail = f"{target.database} replaced from {staged.record.key} ({staged.identity})"
+            staged = None
         with journal.step("Verify artifact store access", f"{RUNBOOK_MLFLOW} step 3") as s:
             s.detail = artifact_store_access(target.artifacts)
     except BaseException:
+        drop_staged(target, staged, journal)
         with journal.step("Restart MLflow", f"{RUNBOOK_MLFLOW} step 4") as s:
             s.detail = restart_service_workloads(target, outcome, journal, after_failure=True)
         raise

@@ -1,0 +1,101 @@
+"""A database's schema as comparable facts: tables, columns with their types, nullability
+and defaults, constraints, indexes and sequences. Content fingerprints cannot see a restore
+that brought the rows back into a column of another type; this can."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from drtests.results import CheckResult, Finding
+
+SCHEMA_CHECK = "schema_matches_baseline"
+
+# each query yields (kind, subject, definition) for objects of one schema
+_FACTS = (
+    (
+        "SELECT 'table', c.relname, c.relkind::text FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm')"
+    ),
+    (
+        "SELECT 'column', c.relname || '.' || a.attname, "
+        "format_type(a.atttypid, a.atttypmod) "
+        "|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE ' NULL' END "
+        "|| coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') "
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm') "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    ),
+    (
+        "SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid) "
+        "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s"
+    ),
+    (
+        "SELECT 'index', i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace "
+        "WHERE n.nspname = %(schema)s"
+    ),
+    (
+        "SELECT 'sequence', s.sequencename, "
+        "s.data_type::text || ' increment ' || s.increment_by || ' min ' || s.min_value "
+        "FROM pg_sequences s WHERE s.schemaname = %(schema)s"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SchemaFingerprint:
+    """``(kind, subject) → definition`` for every object of one schema."""
+
+    facts: dict[tuple[str, str], str]
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+
+def schema_fingerprint(conn: psycopg.Connection[Any], schema: str = "public") -> SchemaFingerprint:
+    facts: dict[tuple[str, str], str] = {}
+    for query in _FACTS:
+        for kind, subject, definition in conn.execute(query, {"schema": schema}).fetchall():
+            facts[(str(kind), str(subject))] = str(definition)
+    return SchemaFingerprint(facts)
+
+
+def schema_differences(expected: SchemaFingerprint, actual: SchemaFingerprint) -> list[Finding]:
+    """Every object missing, added or defined differently, named as ``kind subject``."""
+    findings = []
+    for key in sorted(set(expected.facts) | set(actual.facts)):
+        want, got = expected.facts.get(key), actual.facts.get(key)
+        if want == got:
+            continue
+        subject = f"{key[0]} {key[1]}"
+        if got is None:
+            detail = f"missing (baseline: {want})"
+        elif want is None:
+            detail = f"not in the baseline: {got}"
+        else:
+            detail = f"{got}, baseline {want}"
+        findings.append(Finding(SCHEMA_CHECK, "error", subject, detail))
+    return findings
+
+
+def compare_schema(conn: psycopg.Connection[Any], baseline: SchemaFingerprint) -> CheckResult:
+    """The schema against the baseline's: a column whose type or nullability changed, a
+    lost constraint or index, is a named finding."""
+    result = CheckResult(
+        SCHEMA_CHECK, "tables, column types and nullability, constraints, indexes, sequences"
+    )
+    try:
+        with conn.transaction():
+            actual = schema_fingerprint(conn)
+    except psycopg.Error as exc:
+        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
+        return result
+    result.findings = schema_differences(baseline, actual)
+    return result
