@@ -29,6 +29,7 @@ from drtests.errors import (
     RestoreFailed,
     RestoreInterrupted,
 )
+from drtests.killpoints import kill_point
 from drtests.processes import ManagedProcess, ensure_system_user, free_port, is_root
 from drtests.redaction import Redactor
 
@@ -450,6 +451,7 @@ def restore_into_new_database(endpoint: PostgresEndpoint, database: str, dump_pa
     On any error the half-restored database is dropped, so nothing partial is left behind.
     """
     create_database(endpoint, database)
+    kill_point("mid-staging")
     result = subprocess.run(
         [
             endpoint.tool("pg_restore"),

@@ -17,7 +17,8 @@ import pytest
 from drtests.environments import Environment
 from drtests.ledger import FaultLedger
 from drtests.objectstore.integrity import take_inventory
-from drtests.postgres import connect, table_fingerprints
+from drtests.postgres import connect, databases_like, table_fingerprints
+from drtests.procedures.database import SAFETY_SUFFIX
 from drtests.results import failed
 from fixtures.kube_controllers import runbook_workloads
 from fixtures.kubernetes import KubeEmulator
@@ -150,7 +151,7 @@ def test_an_s3_fault_killed_at_any_step_is_undone_exactly(
     assert FaultLedger(live_profile[0].parent / "state" / "fault-ledger.jsonl").pending() == []
 
 
-@pytest.mark.parametrize("point", ["after-scale-down", "mid-restore"])
+@pytest.mark.parametrize("point", ["after-scale-down", "mid-staging", "mid-restore"])
 def test_a_restore_killed_after_scaling_down_leaves_the_replicas_to_the_next_run(
     point: str,
     kube_emulator: KubeEmulator,
@@ -161,7 +162,8 @@ def test_a_restore_killed_after_scaling_down_leaves_the_replicas_to_the_next_run
 ) -> None:
     """Option 1 on a live Kubernetes namespace, killed once a workload is at 0 (or in the
     middle of the database restore): the next run scales every workload back to its count
-    and puts the fault's damage back. (The scenario itself commits changes before its fault,
+    and puts the fault's damage back; a staging or retired database it created is dropped,
+    only the safety snapshot kept. (The scenario itself commits changes before its fault,
     the steady workload whose loss the RPO measures: the tables the fault breaks, and every
     consistency check, are what must be as before.)"""
     api = client.ApiClient(client.Configuration(host=kube_emulator.url))
@@ -188,6 +190,8 @@ def test_a_restore_killed_after_scaling_down_leaves_the_replicas_to_the_next_run
         after = _image(metastore)[1]
         assert {t: after[t] for t in ("TBLS", "DBS")} == {t: before[t] for t in ("TBLS", "DBS")}
         assert not failed(metastore.detect(metastore.baseline())), said
+        left = databases_like(metastore.target.endpoint, f"{metastore.target.database}__%")
+        assert [d for d in left if SAFETY_SUFFIX not in d] == [], said
     finally:
         controllers.close()
 

@@ -16,6 +16,12 @@ from drtests.airflow.deployment import AirflowDeployment, ProbeResult
 from drtests.errors import DRError
 from drtests.metastore.changes import ChangeLog
 from drtests.results import CheckResult, Finding, run_check
+from drtests.schema_fingerprint import (
+    SCHEMA_CHECK,
+    SchemaFingerprint,
+    schema_differences,
+    schema_fingerprint,
+)
 
 DAG_RUNS = (
     "SELECT dag_id, run_id, state, run_type, coalesce(logical_date::text, ''), "
@@ -42,6 +48,7 @@ class AirflowBaseline:
     tables: tuple[str, ...]
     dag_runs: Rows
     task_instances: Rows
+    schema: SchemaFingerprint
 
 
 def _rows(conn: psycopg.Connection[Any], query: str) -> Rows:
@@ -67,6 +74,7 @@ def take_baseline(deployment: AirflowDeployment) -> AirflowBaseline:
             tables=_tables(conn),
             dag_runs=_rows(conn, DAG_RUNS),
             task_instances=_rows(conn, TASK_INSTANCES),
+            schema=schema_fingerprint(conn),
         )
 
 
@@ -178,6 +186,10 @@ def check_airflow(
             "airflow_task_instances_match", "task_instance", baseline.task_instances, actual
         )
 
+    def schema_matches() -> list[Finding]:
+        with conn() as c:
+            return schema_differences(baseline.schema, schema_fingerprint(c))
+
     results = [
         _check("airflow_db_check", "airflow db check: the metadata database answers", db_check),
         _check(
@@ -186,6 +198,11 @@ def check_airflow(
             schema_current,
         ),
         _check("airflow_tables_present", "every table of the baseline exists", tables_present),
+        _check(
+            SCHEMA_CHECK,
+            "column types and nullability, constraints, indexes, sequences as in the baseline",
+            schema_matches,
+        ),
         _check("airflow_dags_load", "DagBag(): no import errors, the baseline's DAGs", dags_load),
         _check("airflow_dags_serialized", "the baseline's DAGs are serialized", dags_serialized),
         _check("airflow_dag_runs_match", "dag_run rows equal the baseline", dag_runs),

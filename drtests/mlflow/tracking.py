@@ -16,6 +16,12 @@ import psycopg
 
 from drtests.metastore.changes import ChangeLog
 from drtests.results import CheckResult, Finding, run_check
+from drtests.schema_fingerprint import (
+    SCHEMA_CHECK,
+    SchemaFingerprint,
+    schema_differences,
+    schema_fingerprint,
+)
 
 #: experiment → runs (name → learning rate); the first run of each is registered
 SEED = {
@@ -78,6 +84,8 @@ class MlflowState:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id → what it holds
     artifacts: dict[str, str] = field(default_factory=dict)  # run id/path → sha256
     models: dict[str, str] = field(default_factory=dict)  # model/version → run, source, status
+    #: the backend store's schema, when the state was read with its DSN
+    schema: SchemaFingerprint | None = None
 
 
 def _artifact_paths(mlflow: Any, run_id: str, path: str | None = None) -> list[str]:
@@ -136,11 +144,17 @@ def read_models(mlflow: Any) -> dict[str, str]:
     }
 
 
-def read_state(url: str) -> MlflowState:
+def read_state(url: str, dsn: str | None = None) -> MlflowState:
     mlflow = client(url)
     names, ids = read_experiments(mlflow)
     runs = read_runs(mlflow, ids)
-    return MlflowState(names, runs, read_artifacts(mlflow, sorted(runs)), read_models(mlflow))
+    schema = None
+    if dsn is not None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            schema = schema_fingerprint(conn)
+    return MlflowState(
+        names, runs, read_artifacts(mlflow, sorted(runs)), read_models(mlflow), schema
+    )
 
 
 def run_changes(dsn: str) -> ChangeLog:
@@ -167,7 +181,7 @@ def _compare(
     return findings
 
 
-def check_mlflow(url: str, baseline: MlflowState) -> list[CheckResult]:
+def check_mlflow(url: str, baseline: MlflowState, dsn: str | None = None) -> list[CheckResult]:
     """The runbook's "MLflow experiments accessible" and "Verify Artifacts", through the
     restarted server: every experiment, run, metric, param, artifact and model version of
     the baseline comes back equal."""
@@ -200,7 +214,18 @@ def check_mlflow(url: str, baseline: MlflowState) -> list[CheckResult]:
             "mlflow_models_match", "model version", baseline.models, read_models(mlflow)
         )
 
+    def schema() -> list[Finding]:
+        assert dsn is not None and baseline.schema is not None
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            return schema_differences(baseline.schema, schema_fingerprint(conn))
+
+    schema_check = (
+        [run_check(SCHEMA_CHECK, "the backend store's schema equals the baseline's", schema)]
+        if dsn is not None and baseline.schema is not None
+        else []
+    )
     return [
+        *schema_check,
         run_check("mlflow_experiments_match", "experiments equal the baseline", experiments),
         run_check("mlflow_runs_match", "runs, params, metric histories equal the baseline", runs),
         run_check(

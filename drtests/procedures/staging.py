@@ -112,7 +112,6 @@ def _stage(
         with journal.step("Restore backup into staging database", runbook_step) as s:
             journal.creating_database(target.pg, target.database, staging, component)
             drop_database(target.pg, staging)  # a leftover of an interrupted restore
-            kill_point("mid-staging")
             restore_into_new_database(target.pg, staging, local)
             s.detail = f"{record.key} restored into {staging}"
         step = journal.step("Identify staged backup", runbook_step)
