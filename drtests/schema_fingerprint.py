@@ -34,7 +34,9 @@ _FACTS = (
     (
         "SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid) "
         "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s"
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s "
+        # NOT NULL is a constraint row from PostgreSQL 18 on; the column's facts carry it
+        "AND k.contype <> 'n'"
     ),
     (
         "SELECT 'index', i.relname, pg_get_indexdef(i.oid) FROM pg_index x "

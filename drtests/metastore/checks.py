@@ -21,6 +21,8 @@ from drtests.metastore.schema import (
     SEQUENCE_CLASSES,
     SEQUENCE_PREFIX,
     SUPPORTED_VERSIONS,
+    column_facts,
+    reference_columns,
 )
 from drtests.objectstore import split_uri
 from drtests.results import CheckResult, Finding
@@ -89,6 +91,46 @@ def version_row(ctx: CheckContext) -> list[Finding]:
     if rows[0][0] not in SUPPORTED_VERSIONS:
         return [Finding("version_row", "error", "VERSION", f"unsupported version {rows[0][0]}")]
     return []
+
+
+def schema_matches_version(ctx: CheckContext) -> list[Finding]:
+    """Every column of Hive's own DDL for the VERSION row's schema, with its type and
+    nullability (a restore can bring every row back into a column of another type).
+    Columns Hive's DDL does not have are not judged."""
+    rows = _rows(ctx, 'SELECT "SCHEMA_VERSION" FROM "VERSION"')
+    if len(rows) != 1:
+        return []  # version_row names it
+    version = str(rows[0][0])
+    expected = reference_columns(version)
+    if expected is None:
+        return [
+            Finding(
+                "schema_matches_version",
+                "info",
+                "VERSION",
+                f"no reference DDL for schema {version}: compared with the baseline only",
+            )
+        ]
+    actual = column_facts(ctx.conn)
+    present_tables = {key.split(".", 1)[0] for key in actual}
+    findings: list[Finding] = []
+    for table in sorted({key.split(".", 1)[0] for key in expected} - present_tables):
+        findings.append(Finding("schema_matches_version", "error", table, "table missing"))
+    for key, want in sorted(expected.items()):
+        if key.split(".", 1)[0] not in present_tables:
+            continue
+        got = actual.get(key)
+        if got != want:
+            detail = "column missing" if got is None else f"{got}"
+            findings.append(
+                Finding(
+                    "schema_matches_version",
+                    "error",
+                    f"column {key}",
+                    f"{detail}; Hive {version}'s DDL has {want}",
+                )
+            )
+    return findings
 
 
 def table_count_per_database(ctx: CheckContext) -> list[Finding]:
@@ -530,6 +572,11 @@ CHECKS: tuple[Check, ...] = (
     Check("metastore_accessible", "SHOW DATABASES answers", metastore_accessible),
     Check("required_tables_present", "schema tables present", required_tables_present),
     Check("version_row", "one VERSION row of a supported version", version_row),
+    Check(
+        "schema_matches_version",
+        "column types and nullability as Hive's DDL for the schema version",
+        schema_matches_version,
+    ),
     Check("table_count_per_database", "tables per database as expected", table_count_per_database),
     Check(
         "partitioned_tables_without_partitions",

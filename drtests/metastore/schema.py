@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from drtests.schema_fingerprint import schema_fingerprint
+
 SCHEMA_FILE = "hive-schema-3.1.0.postgres.sql"
+#: per schema version, each column of Hive's own DDL as ``TABLE.COLUMN → type NULL|NOT NULL``
+#: (written from the DDL by ``python -m drtests.metastore.schema DSN``, checked by the tests)
+REFERENCE_FILE = "schema-columns.json"
 
 # schematool -validate's sequence check: model class → (table, id column).
 SEQUENCE_CLASSES: dict[str, tuple[str, str]] = {
@@ -60,3 +68,35 @@ def schema_version(conn: psycopg.Connection[Any]) -> str | None:
     """The metastore's VERSION row (schematool's and HMS's own record of the schema)."""
     rows = conn.execute('SELECT "SCHEMA_VERSION" FROM "VERSION"').fetchall()
     return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def column_facts(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """``TABLE.COLUMN → type NULL|NOT NULL`` of the public schema (defaults left out: the
+    sequences behind them are named by whoever created the schema)."""
+    return {
+        subject: definition.split(" DEFAULT ", 1)[0]
+        for (kind, subject), definition in schema_fingerprint(conn).facts.items()
+        if kind == "column"
+    }
+
+
+def reference_columns(version: str) -> dict[str, str] | None:
+    """Hive's own DDL of ``version`` as column facts; None for a version without one."""
+    text = files("drtests.metastore").joinpath(REFERENCE_FILE).read_text(encoding="utf-8")
+    found: dict[str, dict[str, str]] = json.loads(text)
+    return found.get(version)
+
+
+def _write_reference(dsn: str) -> None:
+    """Create the packaged DDL in the empty database at ``dsn`` and record its columns."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        create_schema(conn)
+        version = schema_version(conn)
+        facts = column_facts(conn)
+    assert version is not None
+    target = Path(__file__).with_name(REFERENCE_FILE)
+    target.write_text(json.dumps({version: facts}, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    _write_reference(sys.argv[1])
