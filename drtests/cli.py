@@ -170,6 +170,9 @@ def _live_target(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def _print_checks(results: list[Any], redact: Redactor | None = None) -> int:
     redact = redact or Redactor()  # URI passwords are masked even without a profile
     for r in results:
+        if getattr(r, "not_run", None):
+            print(redact(f"not run {r.name}: {r.not_run}"))
+            continue
         state = "ok" if r.ok else "FAILED"
         print(redact(f"{state:<7} {r.name}" + (f": {r.error}" if r.error else "")))
         for f in r.findings[:10]:
@@ -177,27 +180,62 @@ def _print_checks(results: list[Any], redact: Redactor | None = None) -> int:
         if len(r.findings) > 10:
             print(f"          … {len(r.findings) - 10} more")
     bad = [r.name for r in results if not r.ok]
+    skipped = sum(1 for r in results if getattr(r, "not_run", None))
     print(
-        f"{len(results) - len(bad)} of {len(results)} checks clean"
+        f"{len(results) - len(bad) - skipped} of {len(results)} checks clean"
+        + (f"; {skipped} not run" if skipped else "")
         + (f"; failing: {', '.join(bad)}" if bad else "")
     )
     return 1 if bad else 0
 
 
 def _metastore(args: argparse.Namespace, _extra: list[str]) -> int:
-    """metastore check [--repair] · metastore msck DB.TABLE — Option 3 on a live metastore."""
-    from drtests.metastore.checks import CheckContext, run_checks
+    """metastore check [--repair] [--baseline FILE] · metastore msck DB.TABLE · metastore
+    baseline --out FILE — Option 3 on a live metastore."""
+    from drtests.metastore.checks import NO_BASELINE, CheckContext, run_checks
     from drtests.metastore.repair import msck_repair, repair_consistency
+    from drtests.metastore.verify import (
+        compare_fingerprints,
+        load_baseline,
+        save_baseline,
+        take_baseline,
+    )
     from drtests.postgres import connect
+    from drtests.results import CheckResult
+    from drtests.schema_fingerprint import compare_schema
 
     profile, env, safety = _live_target(args)
     where = env.pg_target(env.metastore_database)
+    baseline = load_baseline(args.baseline)[0] if args.baseline else None
     s3 = env.s3_primary.client()
     with connect(env.postgres, env.metastore_database, autocommit=True) as conn:
 
         def checks() -> list[Any]:
-            return run_checks(CheckContext(conn, profile.metastore.location_allow_list, None, s3))
+            expected = baseline.tables_per_database if baseline else None
+            ctx = CheckContext(conn, profile.metastore.location_allow_list, expected, s3)
+            results = run_checks(ctx)
+            if baseline is None:
+                for name in ("fingerprints_match_baseline", "schema_matches_baseline"):
+                    results.append(CheckResult(name, "against a baseline", not_run=NO_BASELINE))
+                return results
+            return [
+                *results,
+                compare_fingerprints(conn, baseline),
+                compare_schema(conn, baseline.schema),
+            ]
 
+        if args.action == "baseline":
+            if args.out is None:
+                raise DRError("metastore baseline needs --out FILE")
+            with conn.transaction():
+                taken = take_baseline(conn)
+            save_baseline(taken, where, args.out)
+            tables = sum(taken.tables_per_database.values())
+            print(
+                f"baseline of {where}: {len(taken.tables_per_database)} databases, {tables} "
+                f"tables, {len(taken.fingerprints)} metastore tables fingerprinted → {args.out}"
+            )
+            return 0
         if args.action == "check":
             if args.repair:
                 if not args.dry_run:
@@ -330,12 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(run=_report)
 
     ms = sub.add_parser(
-        "metastore", help="Option 3 on the profile's metastore: checks, --repair, MSCK REPAIR TABLE"
+        "metastore",
+        help="Option 3 on the profile's metastore: checks, --repair, MSCK REPAIR TABLE; "
+        "baseline --out FILE records what check --baseline FILE compares with",
     )
-    ms.add_argument("action", choices=("check", "msck"))
+    ms.add_argument("action", choices=("check", "msck", "baseline"))
     ms.add_argument("table", nargs="?", help="with msck: DATABASE.TABLE")
     ms.add_argument("--profile", type=Path, required=True)
     ms.add_argument("--repair", action="store_true", help="with check: repair what is safe")
+    ms.add_argument(
+        "--baseline",
+        type=Path,
+        help="with check: a baseline file to compare table counts, content and schema with",
+    )
+    ms.add_argument("--out", type=Path, help="with baseline: where to write it")
     ms.add_argument("--mode", choices=("add", "drop", "sync"), default="add")
     ms.add_argument("--batch-size", type=int, default=1000)
     ms.add_argument("--dry-run", action="store_true", help="list what would change; write nothing")

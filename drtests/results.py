@@ -18,12 +18,19 @@ class Finding:
     detail: str
 
 
+class CheckNotRun(Exception):
+    """A check that has nothing to compare with (no baseline): reported "not run", which is
+    neither a pass nor a failure."""
+
+
 @dataclass
 class CheckResult:
     name: str
     description: str
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    #: why the check did not run; such a check neither passed nor failed
+    not_run: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -105,3 +105,68 @@ def test_s3_unreachable_makes_the_s3_checks_fail_not_crash(
     results = _by_name(broken.detect(baseline))
     assert results["s3_paths_exist"].error is not None
     assert results["s3_paths_exist"].error.startswith("cannot run")
+
+
+def _partition_location(metastore: MetastoreUnderTest, table: str) -> tuple[int, str]:
+    with metastore.connect() as conn:
+        row = conn.execute(
+            'SELECT s."SD_ID", s."LOCATION" FROM "PARTITIONS" p '
+            'JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" JOIN "SDS" s ON s."SD_ID" = p."SD_ID" '
+            'WHERE t."TBL_NAME" = %s ORDER BY p."PART_ID" LIMIT 1',
+            (table,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def test_partition_outside_its_table_directory_is_checked_where_it_is(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    """ALTER TABLE … ADD PARTITION … LOCATION elsewhere is legal: the partition's objects
+    are looked for at its own location, found there, and missed when they are not."""
+    sd_id, location = _partition_location(metastore, "events")
+    bucket, key = split_uri(location)
+    elsewhere = f"archive/events-moved/{key.rsplit('/', 1)[-1]}"
+    metastore.s3.put_object(Bucket=bucket, Key=f"{elsewhere}/part-0.parquet", Body=b"PAR1")
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s',
+            (f"s3a://{bucket}/{elsewhere}", sd_id),
+        )
+    try:
+        results = _by_name(metastore.detect(baseline))
+        assert not results["s3_paths_exist"].findings, results["s3_paths_exist"].findings
+        metastore.s3.delete_object(Bucket=bucket, Key=f"{elsewhere}/part-0.parquet")
+        missing = _by_name(metastore.detect(baseline))["s3_paths_exist"].findings
+        assert [f.detail for f in missing] == [f"s3a://{bucket}/{elsewhere} missing"]
+    finally:
+        metastore.s3.delete_object(Bucket=bucket, Key=f"{elsewhere}/part-0.parquet")
+
+
+def test_a_missing_bucket_is_one_finding_and_every_other_bucket_still_checked(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    sd_id, _location = _partition_location(metastore, "events")
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s',
+            ("s3a://no-such-bucket-anywhere/events/dt=1", sd_id),
+        )
+    other_sd, other = _partition_location(metastore, "fact_table")
+    bucket, _key = split_uri(other)
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = %s WHERE "SD_ID" = %s',
+            (f"s3a://{bucket}/nowhere/dt=1", other_sd),
+        )
+    results = _by_name(metastore.detect(baseline))
+    exist = results["s3_paths_exist"]
+    assert exist.error is None, exist.error
+    subjects = [f.subject for f in exist.findings]
+    assert "s3a://no-such-bucket-anywhere" in subjects
+    assert "bucket cannot be listed (NoSuchBucket): 1 locations" in "\n".join(
+        f.detail for f in exist.findings
+    )
+    details = [f.detail for f in exist.findings]
+    assert f"s3a://{bucket}/nowhere/dt=1 missing" in details, details
+    assert results["s3_paths_registered"].error is None

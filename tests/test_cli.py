@@ -228,3 +228,35 @@ def test_doctor_with_a_wrong_password_names_the_endpoint(
     assert "FAILED  postgres_ready: PostgreSQL 127.0.0.1" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert "wrong-password" not in result.stdout + result.stderr
+
+
+def test_metastore_check_against_a_recorded_baseline(
+    live_profile: tuple[Path, str], metastore: MetastoreUnderTest, tmp_path: Path
+) -> None:
+    """Outside a game day the count, content and schema checks need a baseline: without
+    one they say "not run" (never "passed"); with one they fail on a lost table."""
+    from drtests.faults import DeleteDatabaseTables
+
+    profile = str(live_profile[0])
+    plain = _drtests("metastore", "check", "--profile", profile)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "not run table_count_per_database: no baseline" in plain.stdout
+    assert "3 not run" in plain.stdout
+
+    baseline = tmp_path / "baselines" / "metastore.json"
+    recorded = _drtests("metastore", "baseline", "--out", str(baseline), "--profile", profile)
+    assert recorded.returncode == 0 and "tables" in recorded.stdout, recorded.stderr
+    assert live_profile[1] not in baseline.read_text(), "the baseline holds the password"
+    clean = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
+    assert clean.returncode == 0 and "not run" not in clean.stdout, clean.stdout
+
+    DeleteDatabaseTables("production_critical").inject(metastore.target)
+    broken = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
+    assert broken.returncode == 1
+    assert "FAILED  table_count_per_database" in broken.stdout
+    assert "FAILED  fingerprints_match_baseline" in broken.stdout
+
+    baseline.write_text('{"format": "something else"}')
+    wrong = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
+    assert wrong.returncode == 2 and "not a drtests metastore baseline" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

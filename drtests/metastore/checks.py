@@ -25,7 +25,7 @@ from drtests.metastore.schema import (
     reference_columns,
 )
 from drtests.objectstore import split_uri
-from drtests.results import CheckResult, Finding
+from drtests.results import CheckNotRun, CheckResult, Finding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,6 +40,11 @@ class CheckContext:
 
 
 CheckFn = Callable[[CheckContext], list[Finding]]
+
+NO_BASELINE = (
+    "no baseline to compare with: record one with 'drtests metastore baseline --out FILE' "
+    "and pass --baseline FILE"
+)
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ def table_count_per_database(ctx: CheckContext) -> list[Finding]:
         )
     )
     if ctx.expected_tables is None:
-        return []
+        raise CheckNotRun(NO_BASELINE)
     findings = []
     for db_name, expected in sorted(ctx.expected_tables.items()):
         actual = counts.get(db_name)
@@ -462,24 +467,68 @@ def _locations(ctx: CheckContext) -> _Locations:
     return _Locations(dbs, tables, partitions)
 
 
-def _listed_directories(s3: S3Client, roots: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Every 'directory' (key prefix ending at a '/') that holds an object under the roots."""
+#: S3 answers for a bucket that cannot be listed, as opposed to an endpoint that is down
+BUCKET_UNAVAILABLE = {"NoSuchBucket", "AccessDenied", "AllAccessDisabled", "403", "404"}
+
+
+@dataclass
+class Listing:
+    """Directories found under the roots, and each bucket that could not be listed (why)."""
+
+    directories: set[tuple[str, str]]
+    unavailable: dict[str, str]
+
+
+def _listed_directories(s3: S3Client, roots: Iterable[tuple[str, str]]) -> Listing:
+    """Every 'directory' (key prefix ending at a '/') that holds an object under the roots.
+    A bucket that does not exist or refuses the listing is recorded, and every other bucket
+    is still listed; an endpoint that does not answer stops the check."""
     chosen: list[tuple[str, str]] = []
+    covered: set[tuple[str, str]] = set()
     for bucket, key in sorted(set(roots), key=lambda r: (r[0], len(r[1]))):
-        if not any(
-            b == bucket and (not k or key == k or key.startswith(k + "/")) for b, k in chosen
-        ):
+        parts = key.split("/") if key else []
+        ancestors = {(bucket, "")} | {(bucket, "/".join(parts[:n])) for n in range(1, len(parts))}
+        if (bucket, key) not in covered and not ancestors & covered:
             chosen.append((bucket, key))
-    directories: set[tuple[str, str]] = set()
+            covered.add((bucket, key))
+    listing = Listing(set(), {})
     paginator = s3.get_paginator("list_objects_v2")
     for bucket, key in chosen:
+        if bucket in listing.unavailable:
+            continue
         prefix = f"{key}/" if key else ""
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                parts = obj["Key"].split("/")[:-1]
-                for depth in range(1, len(parts) + 1):
-                    directories.add((bucket, "/".join(parts[:depth])))
-    return directories
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    parts = obj["Key"].split("/")[:-1]
+                    for depth in range(1, len(parts) + 1):
+                        listing.directories.add((bucket, "/".join(parts[:depth])))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in BUCKET_UNAVAILABLE:
+                raise
+            listing.unavailable[bucket] = code
+    return listing
+
+
+def _unavailable_findings(
+    check: str, listing: Listing, where: dict[str, tuple[str, str]]
+) -> list[Finding]:
+    """One finding per bucket that could not be listed, naming what lives there."""
+    findings = []
+    for bucket, code in sorted(listing.unavailable.items()):
+        inside = sorted(name for name, (b, _k) in where.items() if b == bucket)
+        sample = ", ".join(inside[:3]) + (", …" if len(inside) > 3 else "")
+        findings.append(
+            Finding(
+                check,
+                "error",
+                f"s3a://{bucket}",
+                f"bucket cannot be listed ({code}): {len(inside)} locations there not "
+                f"checked ({sample})",
+            )
+        )
+    return findings
 
 
 def _require_s3(ctx: CheckContext) -> S3Client:
@@ -492,19 +541,28 @@ def s3_paths_exist(ctx: CheckContext) -> list[Finding]:
     """Metastore → S3: every table and partition location holds data."""
     s3 = _require_s3(ctx)
     locs = _locations(ctx)
-    roots = [*locs.databases.values(), *(loc for loc, _ in locs.tables.values())]
-    present = _listed_directories(s3, roots)
+    # partitions outside their table's directory (ALTER TABLE … ADD PARTITION … LOCATION)
+    # are listed where they are; those inside are covered by their table's listing
+    roots = [
+        *locs.databases.values(),
+        *(loc for loc, _ in locs.tables.values()),
+        *locs.partitions.values(),
+    ]
+    listing = _listed_directories(s3, roots)
+    present, skip = listing.directories, listing.unavailable
     findings = [
         Finding("s3_paths_exist", "error", f"table {name}", f"s3a://{b}/{k} is empty or missing")
         for name, ((b, k), _) in sorted(locs.tables.items())
-        if (b, k) not in present
+        if (b, k) not in present and b not in skip
     ]
     findings += [
         Finding("s3_paths_exist", "error", f"partition {name}", f"s3a://{b}/{k} missing")
         for name, (b, k) in sorted(locs.partitions.items())
-        if (b, k) not in present
+        if (b, k) not in present and b not in skip
     ]
-    return findings
+    where = {f"table {n}": loc for n, (loc, _) in locs.tables.items()}
+    where.update({f"partition {n}": loc for n, loc in locs.partitions.items()})
+    return findings + _unavailable_findings("s3_paths_exist", listing, where)
 
 
 def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
@@ -517,8 +575,11 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
     # under the warehouse root (the default database's location) live the other databases'
     # directories, as Hive lays them out
     owned = table_locs | set(locs.databases.values())
-    present = _listed_directories(s3, [*locs.databases.values(), *table_locs])
-    findings: list[Finding] = []
+    listing = _listed_directories(s3, [*locs.databases.values(), *table_locs])
+    present = listing.directories
+    where = {f"database {n}": loc for n, loc in locs.databases.items()}
+    where.update({f"table {n}": loc for n, (loc, _) in locs.tables.items()})
+    findings = _unavailable_findings("s3_paths_registered", listing, where)
     for db_name, (bucket, db_key) in sorted(locs.databases.items()):
         depth = db_key.count("/") + 1 if db_key else 0
         for b, k in sorted(present):
@@ -629,6 +690,8 @@ def run_checks(ctx: CheckContext, checks: Iterable[Check] = CHECKS) -> list[Chec
         try:
             with ctx.conn.transaction():
                 result.findings = check.run(ctx)
+        except CheckNotRun as exc:
+            result.not_run = str(exc)
         except psycopg.Error as exc:
             result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
         except (BotoCoreError, ClientError, RuntimeError) as exc:

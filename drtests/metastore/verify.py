@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from drtests.errors import DRError
 from drtests.evidence.model import CheckRecord, FindingRecord
 from drtests.metastore.checks import CheckContext, inventory, run_checks
 from drtests.postgres import TableFingerprint, table_fingerprints
@@ -28,6 +32,66 @@ class Baseline:
 
 def take_baseline(conn: psycopg.Connection[Any]) -> Baseline:
     return Baseline(table_fingerprints(conn), inventory(conn), schema_fingerprint(conn))
+
+
+class _FingerprintFile(BaseModel):
+    rows: int
+    sha256: str
+
+
+class BaselineFile(BaseModel):
+    """A baseline kept on disk, so that count, content and schema checks can run outside a
+    game day (``drtests metastore baseline`` writes it, ``check --baseline`` reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["drtests-metastore-baseline/1"] = "drtests-metastore-baseline/1"
+    taken_at: datetime
+    source: str
+    tables_per_database: dict[str, int]
+    fingerprints: dict[str, _FingerprintFile]
+    schema_facts: list[tuple[str, str, str]]
+
+    @classmethod
+    def of(cls, baseline: Baseline, source: str) -> BaselineFile:
+        return cls(
+            taken_at=datetime.now(UTC).replace(microsecond=0),
+            source=source,
+            tables_per_database=baseline.tables_per_database,
+            fingerprints={
+                t: _FingerprintFile(rows=f.rows, sha256=f.sha256)
+                for t, f in baseline.fingerprints.items()
+            },
+            schema_facts=[(k, s, d) for (k, s), d in sorted(baseline.schema.facts.items())],
+        )
+
+    def baseline(self) -> Baseline:
+        return Baseline(
+            {t: TableFingerprint(f.rows, f.sha256) for t, f in self.fingerprints.items()},
+            dict(self.tables_per_database),
+            SchemaFingerprint({(k, s): d for k, s, d in self.schema_facts}),
+        )
+
+
+def save_baseline(baseline: Baseline, source: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(BaselineFile.of(baseline, source).model_dump_json(indent=1) + "\n")
+
+
+def load_baseline(path: Path) -> tuple[Baseline, BaselineFile]:
+    """A baseline file, or one line saying why it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DRError(f"baseline {path}: cannot read it ({exc.strerror})") from None
+    try:
+        stored = BaselineFile.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        raise DRError(
+            f"baseline {path}: not a drtests metastore baseline ({where}: {first['msg']})"
+        ) from None
+    return stored.baseline(), stored
 
 
 def check_records(results: list[CheckResult]) -> list[CheckRecord]:
