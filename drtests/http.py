@@ -130,13 +130,16 @@ def request_json(
             problem = f"answer cut off ({_reason(exc)})"
         else:
             problem = f"unreachable ({_reason(exc)})"
-        raise EnvironmentUnavailable(
-            f"{what}: {url} {problem}{_tries(attempts, started)}"
-        ) from None
+        raise NoAnswer(f"{what}: {url} {problem}{_tries(attempts, started)}") from None
     try:
         return json.loads(raw) if raw else None
     except ValueError:
         raise EnvironmentUnavailable(f"{what}: not JSON: {raw[:200]!r}") from None
+
+
+class NoAnswer(EnvironmentUnavailable):
+    """The service did not answer (refused, timed out, cut off) within the deadline, as
+    opposed to answering with an error."""
 
 
 def _reason(exc: BaseException) -> str:

@@ -31,9 +31,12 @@ def test_unreachable_pushgateway_never_stops_a_restore() -> None:
 
 
 def test_unreachable_prometheus_is_a_failed_check_not_a_crash() -> None:
-    api = PrometheusAPI(f"http://127.0.0.1:{free_port()}", timeout=1)
+    """Every health check fails naming the endpoint; Prometheus is given its patience once,
+    not once per query."""
+    api = PrometheusAPI(f"http://127.0.0.1:{free_port()}", timeout=1, patience=3)
     results = check_health(api, MonitoringSettings())
     assert results and all(r.error and "unreachable" in r.error for r in results)
+    assert len({r.error for r in results}) == 1, "each query waited out its own patience"
 
 
 def test_runbook_thresholds_are_in_the_queries() -> None:

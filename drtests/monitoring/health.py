@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from drtests.config import MonitoringSettings
 from drtests.errors import EnvironmentUnavailable
+from drtests.http import NoAnswer
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.results import CheckResult, Finding
 
@@ -65,12 +66,19 @@ def check_health(
     that is not scraped cannot show health), NaN (no operations in the window) is not.
     ``wait_for_data`` gives fresh scrapes (a service just restarted) time to arrive."""
     results = []
+    unreachable: str | None = None  # once Prometheus did not answer within its patience
     for query in health_queries(settings):
         result = CheckResult(query.name, query.description)
+        if unreachable is not None:
+            result.error = unreachable
+            results.append(result)
+            continue
         try:
             samples = api.wait_for(query.expr, timeout=wait_for_data)
         except EnvironmentUnavailable as exc:
             result.error = f"cannot run: {exc}"
+            if isinstance(exc, NoAnswer):
+                unreachable = result.error
             results.append(result)
             continue
         if not samples:
