@@ -4,6 +4,7 @@ that brought the rows back into a column of another type; this can."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +70,37 @@ def schema_fingerprint(conn: psycopg.Connection[Any], schema: str = "public") ->
     return SchemaFingerprint(facts)
 
 
+# a cast in a deparsed expression, with the type names PostgreSQL spells in several words
+_CAST = re.compile(
+    r"::(?:character varying|double precision|bit varying|"
+    r"time(?:stamp)? with(?:out)? time zone|\"?[\w.]+\"?)(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])*"
+)
+
+
+def _canonical(definition: str) -> str:
+    """An expression as written, without casts, parentheses or spaces: PostgreSQL deparses
+    the same CHECK (``x IN ('a', 'b')``) one way when it is created and another after a
+    dump and restore re-parsed it; both mean the same."""
+    parts = re.split(r"('(?:[^']|'')*')", definition)  # string literals at odd places
+    return "".join(
+        part if n % 2 else re.sub(r"[()\s]", "", _CAST.sub("", part))
+        for n, part in enumerate(parts)
+    )
+
+
 def schema_differences(expected: SchemaFingerprint, actual: SchemaFingerprint) -> list[Finding]:
     """Every object missing, added or defined differently, named as ``kind subject``."""
     findings = []
     for key in sorted(set(expected.facts) | set(actual.facts)):
         want, got = expected.facts.get(key), actual.facts.get(key)
         if want == got:
+            continue
+        if (
+            want is not None
+            and got is not None
+            and key[0] in ("constraint", "index")
+            and _canonical(want) == _canonical(got)
+        ):
             continue
         subject = f"{key[0]} {key[1]}"
         if got is None:

@@ -16,7 +16,14 @@ import pytest
 from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import IncompatibleBackup
 from drtests.metastore.schema import column_facts, create_schema, reference_columns
-from drtests.postgres import PostgresEndpoint, connect, create_database, drop_database
+from drtests.postgres import (
+    PostgresEndpoint,
+    connect,
+    create_database,
+    drop_database,
+    dump_database,
+    restore_into_new_database,
+)
 from drtests.procedures.identity import (
     MLFLOW_TABLES,
     alembic_identity,
@@ -162,3 +169,41 @@ def test_the_shipped_reference_is_the_packaged_ddl(
         create_schema(conn)
         assert column_facts(conn) == reference_columns("3.1.0")
     assert reference_columns("2.3.0") is None
+
+
+def test_a_dump_and_restore_changes_no_schema_fact(
+    scratch_db: tuple[PostgresEndpoint, str], tmp_path: Path
+) -> None:
+    """PostgreSQL deparses ``CHECK (x IN (...))`` one way at creation and another after a
+    restore re-parsed it (as MLflow's schema shows): the same schema all the same. A real
+    change inside such a constraint still counts."""
+    endpoint, name = scratch_db
+    _run(
+        endpoint,
+        name,
+        "CREATE TABLE runs (status varchar(20) CHECK (status IN ('RUNNING', 'FAILED')), "
+        "stage varchar(20) DEFAULT 'active')",
+        "CREATE INDEX runs_running ON runs (status) WHERE status IN ('RUNNING')",
+    )
+    dump = tmp_path / "roundtrip.dump"
+    dump_database(endpoint, name, dump)
+    copy = f"{name}_copy"
+    restore_into_new_database(endpoint, copy, dump)
+    try:
+        with connect(endpoint, name) as conn:
+            original = schema_fingerprint(conn)
+        with connect(endpoint, copy) as conn:
+            restored = schema_fingerprint(conn)
+        assert schema_differences(original, restored) == []
+        _run(endpoint, copy, "ALTER TABLE runs DROP CONSTRAINT runs_status_check")
+        _run(
+            endpoint,
+            copy,
+            "ALTER TABLE runs ADD CONSTRAINT runs_status_check "
+            "CHECK (status IN ('RUNNING', 'FAILED', 'KILLED'))",
+        )
+        with connect(endpoint, copy) as conn:
+            changed = schema_differences(original, schema_fingerprint(conn))
+        assert [f.subject for f in changed] == ["constraint runs.runs_status_check"]
+    finally:
+        drop_database(endpoint, copy)
