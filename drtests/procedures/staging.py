@@ -104,11 +104,11 @@ def _stage(
     runbook_step: str,
 ) -> StagedBackup:
     staging = staging_name(target.database)
+    with journal.step("Check backup metadata", runbook_step) as s:
+        s.detail = _check_metadata(catalog, record, target.database)
     local = _download_verified(target, catalog, record, journal, runbook_step)
     staged = False
     try:
-        with journal.step("Check backup metadata", runbook_step) as s:
-            s.detail = _check_metadata(catalog, record, target.database)
         with journal.step("Restore backup into staging database", runbook_step) as s:
             journal.creating_database(target.pg, target.database, staging, component)
             drop_database(target.pg, staging)  # a leftover of an interrupted restore
