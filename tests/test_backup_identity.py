@@ -28,6 +28,7 @@ from drtests.procedures.identity import (
     MLFLOW_TABLES,
     alembic_identity,
     metastore_identity,
+    mlflow_heads,
     running_metastore_versions,
 )
 from drtests.procedures.staging import _check_metadata
@@ -207,3 +208,23 @@ def test_a_dump_and_restore_changes_no_schema_fact(
         assert [f.subject for f in changed] == ["constraint runs.runs_status_check"]
     finally:
         drop_database(endpoint, copy)
+
+
+def test_mlflow_backups_may_be_at_the_live_stores_migration_or_the_installed_one(
+    scratch_db: tuple[PostgresEndpoint, str],
+) -> None:
+    """A live server may run another MLflow than the one beside the suite: the revision its
+    backend store is at counts, as does the installed MLflow's newest."""
+    pytest.importorskip("mlflow")
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    endpoint, name = scratch_db
+    installed = str(_get_latest_schema_revision())
+    assert mlflow_heads(endpoint, name) == (installed,), "no alembic_version: installed only"
+    _run(
+        endpoint,
+        name,
+        "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL)",
+        "INSERT INTO alembic_version VALUES ('live-server-rev')",
+    )
+    assert mlflow_heads(endpoint, name) == ("live-server-rev", installed)

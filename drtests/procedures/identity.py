@@ -98,10 +98,21 @@ def alembic_identity(
     return identify
 
 
-def installed_mlflow_heads() -> tuple[str, ...] | None:
-    """The newest migration of the MLflow installed beside the suite, when it is."""
+def mlflow_heads(pg: PostgresEndpoint, database: str) -> tuple[str, ...] | None:
+    """The migrations an MLflow backup may be at: the one the live backend store is at (what
+    the running server uses, whatever MLflow is installed beside the suite) and the newest
+    of the MLflow installed here; None when neither can be known."""
+    heads: list[str] = []
+    try:
+        with connect(pg, database) as conn:
+            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        heads += [str(r[0]) for r in rows[:1]]
+    except psycopg.Error:
+        pass  # the damage being restored
     try:
         from mlflow.store.db.utils import _get_latest_schema_revision
+
+        heads.append(str(_get_latest_schema_revision()))
     except ImportError:
-        return None
-    return (str(_get_latest_schema_revision()),)
+        pass
+    return tuple(dict.fromkeys(heads)) or None

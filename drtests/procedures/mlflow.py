@@ -20,7 +20,7 @@ from drtests.procedures.database import (
     restart_service_workloads,
     take_safety_snapshot,
 )
-from drtests.procedures.identity import MLFLOW_TABLES, alembic_identity, installed_mlflow_heads
+from drtests.procedures.identity import MLFLOW_TABLES, alembic_identity, mlflow_heads
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
 from drtests.procedures.objectstore import version_restore
 from drtests.procedures.staging import (
@@ -60,7 +60,9 @@ def mlflow_restore(
             application="MLflow",
             component="mlflow",
             runbook=RUNBOOK_MLFLOW,
-            identify=lambda: alembic_identity("MLflow", MLFLOW_TABLES, installed_mlflow_heads()),
+            identify=lambda: alembic_identity(
+                "MLflow", MLFLOW_TABLES, mlflow_heads(target.pg, target.database)
+            ),
         )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
