@@ -1,6 +1,8 @@
-"""A database's schema as comparable facts: tables, columns with their types, nullability
-and defaults, constraints, indexes and sequences. Content fingerprints cannot see a restore
-that brought the rows back into a column of another type; this can."""
+"""A database's schema as comparable facts: tables, columns with their types, collations,
+nullability and defaults, constraints, indexes, sequences, views, triggers, rules, row
+security policies and functions. Content fingerprints cannot see a restore that brought the
+rows back into a column of another type, or with a trigger that swallows every insert;
+this can."""
 
 from __future__ import annotations
 
@@ -17,17 +19,22 @@ SCHEMA_CHECK = "schema_matches_baseline"
 # each query yields (kind, subject, definition) for objects of one schema
 _FACTS = (
     (
-        "SELECT 'table', c.relname, c.relkind::text FROM pg_class c "
+        "SELECT 'table', c.relname, c.relkind::text "
+        "|| CASE WHEN c.relrowsecurity THEN ' row security' ELSE '' END FROM pg_class c "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm')"
     ),
     (
         "SELECT 'column', c.relname || '.' || a.attname, "
         "format_type(a.atttypid, a.atttypmod) "
+        "|| CASE WHEN a.attcollation <> ty.typcollation "
+        "THEN ' COLLATE ' || quote_ident(co.collname) ELSE '' END "
         "|| CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE ' NULL' END "
         "|| coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') "
         "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_type ty ON ty.oid = a.atttypid "
+        "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
         "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm') "
         "AND a.attnum > 0 AND NOT a.attisdropped"
@@ -49,7 +56,32 @@ _FACTS = (
         "s.data_type::text || ' increment ' || s.increment_by || ' min ' || s.min_value "
         "FROM pg_sequences s WHERE s.schemaname = %(schema)s"
     ),
+    "SELECT 'view', viewname, definition FROM pg_views WHERE schemaname = %(schema)s",
+    (
+        "SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) "
+        "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %(schema)s AND NOT t.tgisinternal"
+    ),
+    (
+        "SELECT 'rule', tablename || '.' || rulename, definition FROM pg_rules "
+        "WHERE schemaname = %(schema)s"
+    ),
+    (
+        "SELECT 'policy', tablename || '.' || policyname, "
+        "cmd || ' ' || array_to_string(roles, ',') || ' USING ' || coalesce(qual, '') "
+        "|| ' CHECK ' || coalesce(with_check, '') FROM pg_policies WHERE schemaname = %(schema)s"
+    ),
+    (
+        "SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', "
+        "md5(pg_get_functiondef(p.oid)) FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %(schema)s AND p.prokind IN ('f', 'p')"
+    ),
 )
+
+#: kinds whose definition is an expression PostgreSQL deparses anew after a restore
+_EXPRESSIONS = ("constraint", "index", "view", "trigger", "rule", "policy")
 
 
 @dataclass(frozen=True)
@@ -98,7 +130,7 @@ def schema_differences(expected: SchemaFingerprint, actual: SchemaFingerprint) -
         if (
             want is not None
             and got is not None
-            and key[0] in ("constraint", "index")
+            and key[0] in _EXPRESSIONS
             and _canonical(want) == _canonical(got)
         ):
             continue

@@ -228,3 +228,58 @@ def test_mlflow_backups_may_be_at_the_live_stores_migration_or_the_installed_one
         "INSERT INTO alembic_version VALUES ('live-server-rev')",
     )
     assert mlflow_heads(endpoint, name) == ("live-server-rev", installed)
+
+
+def test_triggers_rules_collations_and_functions_are_schema_facts(
+    scratch_db: tuple[PostgresEndpoint, str],
+) -> None:
+    """A backup can bring every row back with a trigger that swallows each insert: the
+    schema check must see it, and rules, collations and functions alike."""
+    endpoint, name = scratch_db
+    _run(endpoint, name, 'CREATE TABLE "PARTITIONS" ("PART_ID" bigint, "PART_NAME" varchar(767))')
+    with connect(endpoint, name) as conn:
+        before = schema_fingerprint(conn)
+    _run(
+        endpoint,
+        name,
+        "CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
+        'CREATE TRIGGER zz BEFORE INSERT ON "PARTITIONS" FOR EACH ROW EXECUTE FUNCTION swallow()',
+        'CREATE RULE keep AS ON DELETE TO "PARTITIONS" DO INSTEAD NOTHING',
+        'ALTER TABLE "PARTITIONS" ALTER COLUMN "PART_NAME" TYPE varchar(767) COLLATE "C"',
+    )
+    with connect(endpoint, name) as conn:
+        found = {f.subject: f.detail for f in schema_differences(before, schema_fingerprint(conn))}
+    assert set(found) == {
+        "function swallow()",
+        "trigger PARTITIONS.zz",
+        "rule PARTITIONS.keep",
+        "column PARTITIONS.PART_NAME",
+    }, found
+    assert 'COLLATE "C"' in found["column PARTITIONS.PART_NAME"]
+
+
+def test_an_empty_metastore_is_not_a_backup_of_one(metastore: MetastoreUnderTest) -> None:
+    """Every table there, one VERSION row, but not even the 'default' database: HMS never
+    leaves a metastore like that, a truncating job or a dump of a fresh schema does."""
+    target = metastore.target
+    with connect(target.endpoint, target.database) as conn:
+        conn.execute('TRUNCATE "DBS" CASCADE')
+        with pytest.raises(IncompatibleBackup, match="an empty metastore"):
+            metastore_identity(("3.1.0",))(conn)
+        conn.rollback()
+
+
+def test_an_empty_mlflow_store_is_refused(scratch_db: tuple[PostgresEndpoint, str]) -> None:
+    endpoint, name = scratch_db
+    _run(
+        endpoint,
+        name,
+        *(f"CREATE TABLE {t} (x int)" for t in MLFLOW_TABLES if t != "alembic_version"),
+        "CREATE TABLE alembic_version (version_num varchar(32) NOT NULL)",
+        "INSERT INTO alembic_version VALUES ('head1')",
+    )
+    identify = alembic_identity("MLflow", MLFLOW_TABLES, ("head1",), "experiments")
+    with pytest.raises(IncompatibleBackup, match="empty MLflow database: experiments has no row"):
+        _identify(endpoint, name, identify)
+    _run(endpoint, name, "INSERT INTO experiments VALUES (0)")
+    assert "at migration head1" in _identify(endpoint, name, identify)

@@ -170,3 +170,19 @@ def test_a_missing_bucket_is_one_finding_and_every_other_bucket_still_checked(
     details = [f.detail for f in exist.findings]
     assert f"s3a://{bucket}/nowhere/dt=1 missing" in details, details
     assert results["s3_paths_registered"].error is None
+
+
+def test_a_database_the_baseline_does_not_know_fails_the_count(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    """A hand-edited or stale baseline that lacks a database must not pass the count."""
+    from dataclasses import replace
+
+    known = dict(baseline.tables_per_database)
+    dropped = sorted(known)[0]
+    del known[dropped]
+    results = _by_name(metastore.detect(replace(baseline, tables_per_database=known)))
+    count = results["table_count_per_database"]
+    assert not count.ok
+    assert [f.subject for f in count.findings] == [dropped]
+    assert "not in the baseline" in count.findings[0].detail

@@ -256,6 +256,11 @@ def test_metastore_check_against_a_recorded_baseline(
     assert "FAILED  table_count_per_database" in broken.stdout
     assert "FAILED  fingerprints_match_baseline" in broken.stdout
 
+    baseline.write_bytes(b"\xff\xfe not text")
+    garbled = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
+    assert garbled.returncode == 2 and "not UTF-8 text" in garbled.stderr
+    assert "Traceback" not in garbled.stderr
+
     baseline.write_text('{"format": "something else"}')
     wrong = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
     assert wrong.returncode == 2 and "not a drtests metastore baseline" in wrong.stderr

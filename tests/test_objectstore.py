@@ -287,3 +287,24 @@ def test_next_run_reverts_a_live_s3_leftover(
     lines = revert_leftovers(ledger, profile, SafetyRails(profile, allow_destructive=True))
     assert "reverted (re-uploaded 3" in lines[0]
     assert compare(before, take_inventory(client, name, "results/")) == []
+
+
+def test_version_restore_of_a_location_leaves_its_siblings_alone(
+    bucket: tuple[S3Endpoint, str],
+) -> None:
+    """A Hive location has no trailing slash: restoring ``wh/t1`` must not roll back
+    ``wh/t10``, which shares its first characters."""
+    endpoint, name = bucket
+    _put(endpoint, name, "wh/t1/a.parquet", b"t1")
+    _put(endpoint, name, "wh/t10/a.parquet", b"t10 old")
+    time.sleep(1.02 - time.time() % 1)
+    as_of = datetime.fromtimestamp(int(time.time()), UTC) - timedelta(microseconds=1)
+    _put(endpoint, name, "wh/t10/a.parquet", b"t10 new")
+    _put(endpoint, name, "wh/t1/late.parquet", b"late")
+    report = restore_as_of(endpoint.client(), name, "wh/t1", as_of)
+    assert {o.key: o.action for o in report.outcomes} == {
+        "wh/t1/a.parquet": "unchanged",
+        "wh/t1/late.parquet": "remove",
+    }
+    body = endpoint.client().get_object(Bucket=name, Key="wh/t10/a.parquet")["Body"].read()
+    assert body == b"t10 new"

@@ -167,7 +167,12 @@ def table_count_per_database(ctx: CheckContext) -> list[Finding]:
             )
     for db_name in sorted(set(counts) - set(ctx.expected_tables)):
         findings.append(
-            Finding("table_count_per_database", "warning", db_name, "unexpected database")
+            Finding(
+                "table_count_per_database",
+                "error",
+                db_name,
+                f"database not in the baseline ({counts[db_name]} tables)",
+            )
         )
     return findings
 

@@ -83,6 +83,10 @@ def load_baseline(path: Path) -> tuple[Baseline, BaselineFile]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DRError(f"baseline {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DRError(
+            f"baseline {path}: not a drtests metastore baseline (not UTF-8 text)"
+        ) from None
     try:
         stored = BaselineFile.model_validate_json(text)
     except ValidationError as exc:

@@ -115,9 +115,13 @@ def restore_as_of(
     dry_run: bool = False,
     workers: int = 16,
 ) -> VersionRestoreReport:
-    """Bring every key under ``prefix`` back to its state at ``as_of``. ``expected_keys``
-    (full keys, e.g. from a manifest) are reported unrecoverable when no version is left."""
+    """Bring every key under ``prefix`` back to its state at ``as_of``. ``prefix`` is a
+    directory, as Hive locations are: ``wh/t1`` covers ``wh/t1`` and ``wh/t1/…``, never a
+    sibling ``wh/t10/…``. ``expected_keys`` (full keys, e.g. from a manifest) are reported
+    unrecoverable when no version is left."""
     history = _history(client, bucket, prefix)
+    if prefix and not prefix.endswith("/"):
+        history = {k: v for k, v in history.items() if k == prefix or k.startswith(f"{prefix}/")}
     outcomes = [plan_key(key, entries, as_of) for key, entries in sorted(history.items())]
     outcomes += [
         KeyOutcome(k, "unrecoverable", detail="no version left")

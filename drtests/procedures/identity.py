@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from drtests.errors import IncompatibleBackup
 from drtests.metastore.schema import REQUIRED_TABLES, SUPPORTED_VERSIONS
@@ -61,6 +62,10 @@ def metastore_identity(expected_versions: tuple[str, ...]) -> Callable[[Any], st
         dbs, tbls = conn.execute(
             'SELECT (SELECT count(*) FROM "DBS"), (SELECT count(*) FROM "TBLS")'
         ).fetchone() or (0, 0)
+        if not dbs:
+            raise IncompatibleBackup(
+                "an empty metastore: no database, not even 'default' (HMS creates it first)"
+            )
         return f"Hive metastore schema {version}: {count} tables; {dbs} databases, {tbls} tables"
 
     return identify
@@ -80,13 +85,22 @@ def running_metastore_versions(pg: PostgresEndpoint, database: str) -> tuple[str
 
 
 def alembic_identity(
-    what: str, required: tuple[str, ...], heads: tuple[str, ...] | None
+    what: str,
+    required: tuple[str, ...],
+    heads: tuple[str, ...] | None,
+    never_empty: str | None = None,
 ) -> Callable[[Any], str]:
     """An application migrated by alembic (Airflow, MLflow): its tables, and a revision
-    among ``heads`` (the installed version's; ``None`` when it cannot be known)."""
+    among ``heads`` (the installed version's; ``None`` when it cannot be known);
+    ``never_empty`` names a table the application never leaves without rows."""
 
     def identify(conn: psycopg.Connection[Any]) -> str:
         count = _require_tables(conn, what, required)
+        if never_empty is not None:
+            query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(never_empty))
+            row = conn.execute(query).fetchone()
+            if not row or not row[0]:
+                raise IncompatibleBackup(f"an empty {what} database: {never_empty} has no row")
         revision = _alembic_revision(conn, what)
         if heads is not None and revision not in heads:
             raise IncompatibleBackup(

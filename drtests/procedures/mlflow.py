@@ -60,8 +60,9 @@ def mlflow_restore(
             application="MLflow",
             component="mlflow",
             runbook=RUNBOOK_MLFLOW,
+            # MLflow creates its Default experiment (id 0) with the schema
             identify=lambda: alembic_identity(
-                "MLflow", MLFLOW_TABLES, mlflow_heads(target.pg, target.database)
+                "MLflow", MLFLOW_TABLES, mlflow_heads(target.pg, target.database), "experiments"
             ),
         )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
