@@ -200,7 +200,7 @@ def check_airflow(
         _check("airflow_tables_present", "every table of the baseline exists", tables_present),
         _check(
             SCHEMA_CHECK,
-            "column types and nullability, constraints, indexes, sequences as in the baseline",
+            "tables, columns, constraints, indexes, triggers and the rest as in the baseline",
             schema_matches,
         ),
         _check("airflow_dags_load", "DagBag(): no import errors, the baseline's DAGs", dags_load),
