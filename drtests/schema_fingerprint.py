@@ -149,7 +149,7 @@ def compare_schema(conn: psycopg.Connection[Any], baseline: SchemaFingerprint) -
     """The schema against the baseline's: a column whose type or nullability changed, a
     lost constraint or index, is a named finding."""
     result = CheckResult(
-        SCHEMA_CHECK, "tables, columns, constraints, indexes, sequences, views, triggers, rules, functions"
+        SCHEMA_CHECK, "tables, columns, constraints, indexes, views, triggers and the rest"
     )
     try:
         with conn.transaction():
