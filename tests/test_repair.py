@@ -120,3 +120,52 @@ def test_consistency_repair_fixes_what_is_safe_and_leaves_the_rest(
     still = failed(metastore.detect(metastore.baseline()))
     assert "sequence_counters" not in still
     assert "orphaned_partitions" in still, "orphans need a restore, not a guess"
+
+
+def test_an_index_storage_descriptor_is_not_leaked(metastore: MetastoreUnderTest) -> None:
+    """A Hive index owns a storage descriptor like a table does: the check does not call it
+    leaked, and the repair leaves it (deleting it broke the index's foreign key)."""
+    with metastore.connect() as conn:
+        tbl_id, sd_id = conn.execute(
+            'SELECT "TBL_ID", "SD_ID" FROM "TBLS" WHERE "SD_ID" IS NOT NULL ORDER BY 1 LIMIT 1'
+        ).fetchone() or (None, None)
+        index_sd = conn.execute(
+            'INSERT INTO "SDS" ("SD_ID", "CD_ID", "INPUT_FORMAT", "IS_COMPRESSED", '
+            '"IS_STOREDASSUBDIRECTORIES", "LOCATION", "NUM_BUCKETS", "OUTPUT_FORMAT", '
+            '"SERDE_ID") SELECT (SELECT max("SD_ID") + 1 FROM "SDS"), NULL, "INPUT_FORMAT", '
+            'false, false, "LOCATION" || \'_idx\', -1, "OUTPUT_FORMAT", NULL FROM "SDS" '
+            'WHERE "SD_ID" = %s RETURNING "SD_ID"',
+            (sd_id,),
+        ).fetchone()
+        assert index_sd is not None
+        conn.execute(
+            'INSERT INTO "IDXS" ("INDEX_ID", "CREATE_TIME", "DEFERRED_REBUILD", "INDEX_NAME", '
+            '"LAST_ACCESS_TIME", "ORIG_TBL_ID", "SD_ID") VALUES (1, 0, false, %s, 0, %s, %s)',
+            ("by_dt", tbl_id, index_sd[0]),
+        )
+    results = {r.name: r for r in metastore.detect(metastore.baseline())}
+    assert results["leaked_storage_descriptors"].findings == []
+    with metastore.connect() as conn:
+        report = repair_consistency(conn)
+        assert report.leaked_sds == 0
+        left = conn.execute('SELECT count(*) FROM "SDS" WHERE "SD_ID" = %s', index_sd).fetchone()
+    assert left == (1,)
+
+
+def test_a_repair_the_database_refuses_is_one_line_and_changes_nothing(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """The repair's statements fail against a constraint it did not expect: one line,
+    everything rolled back."""
+    from drtests.errors import RestoreFailed
+
+    SequenceBehind().inject(metastore.target)
+    with metastore.connect() as conn:
+        conn.execute(
+            'ALTER TABLE "SEQUENCE_TABLE" ADD CONSTRAINT frozen CHECK ("NEXT_VAL" < 0) NOT VALID'
+        )
+    before = metastore.baseline()
+    with metastore.connect() as conn, pytest.raises(RestoreFailed, match="rolled back") as err:
+        repair_consistency(conn)
+    assert "\n" not in str(err.value) and "frozen" in str(err.value)
+    assert metastore.baseline().fingerprints == before.fingerprints

@@ -293,16 +293,52 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
     ]
 
 
-LEAKED_SDS = (
-    'SELECT s."SD_ID" FROM "SDS" s '
-    'WHERE NOT EXISTS (SELECT 1 FROM "TBLS" t WHERE t."SD_ID" = s."SD_ID") '
-    'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" p WHERE p."SD_ID" = s."SD_ID")'
-)
+#: what uses a storage descriptor when the schema declares no foreign keys to say so
+KNOWN_SD_OWNERS = (("TBLS", "SD_ID"), ("PARTITIONS", "SD_ID"), ("IDXS", "SD_ID"))
+
+# Foreign keys onto SDS whose column is not part of the referencing table's primary key:
+# a table, partition or index that uses the descriptor (SD_PARAMS, BUCKETING_COLS, … carry
+# SD_ID in their key: they are parts of the descriptor, not its users).
+_SD_OWNER_KEYS = """
+SELECT src.relname, att.attname
+FROM pg_constraint fk
+JOIN pg_class src ON src.oid = fk.conrelid
+JOIN pg_class dst ON dst.oid = fk.confrelid
+JOIN pg_namespace n ON n.oid = src.relnamespace
+JOIN pg_attribute att ON att.attrelid = fk.conrelid AND att.attnum = fk.conkey[1]
+LEFT JOIN pg_constraint pk ON pk.conrelid = fk.conrelid AND pk.contype = 'p'
+WHERE fk.contype = 'f' AND dst.relname = 'SDS' AND n.nspname = 'public'
+  AND cardinality(fk.conkey) = 1 AND NOT (fk.conkey[1] = ANY (coalesce(pk.conkey, '{}')))
+"""
+
+
+def sd_owners(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """Every (table, column) that uses a storage descriptor: read from the schema's foreign
+    keys, with the ones Hive's model has whatever the schema declares, where they exist."""
+    declared = {(str(t), str(c)) for t, c in conn.execute(_SD_OWNER_KEYS).fetchall()}
+    present = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    }
+    return sorted(declared | {(t, c) for t, c in KNOWN_SD_OWNERS if t in present})
+
+
+def leaked_sds_sql(conn: psycopg.Connection[Any]) -> str:
+    """The storage descriptors nothing uses, as a query."""
+    unused = " AND ".join(
+        f'NOT EXISTS (SELECT 1 FROM "{table}" o WHERE o."{column}" = s."SD_ID")'
+        for table, column in sd_owners(conn)
+    )
+    return f'SELECT s."SD_ID" FROM "SDS" s WHERE {unused or "true"}'
 
 
 def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:
-    """Storage descriptors no table or partition uses: what a half-done drop leaves."""
-    rows = _rows(ctx, f'SELECT count(*), min(x."SD_ID"), max(x."SD_ID") FROM ({LEAKED_SDS}) x')
+    """Storage descriptors no table, partition or index uses (by the schema's own foreign
+    keys): what a half-done drop leaves."""
+    leaked = leaked_sds_sql(ctx.conn)
+    rows = _rows(ctx, f'SELECT count(*), min(x."SD_ID"), max(x."SD_ID") FROM ({leaked}) x')
     count, low, high = rows[0]
     if not count:
         return []

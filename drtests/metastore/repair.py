@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 
+from drtests.errors import RestoreFailed
 from drtests.metastore.changes import has_notifications, record_event
 from drtests.metastore.partitions import walk_partitions
 from drtests.metastore.schema import SEQUENCE_PREFIX
@@ -321,8 +322,20 @@ def repair_consistency(
     conn: psycopg.Connection[Any], *, dry_run: bool = False
 ) -> ConsistencyRepair:
     """Fix what is safe to fix in one transaction (rolled back on a dry run); report the rest:
-    missing rows, dangling ids and bad locations need a restore (Options 1 and 2), not a guess."""
-    from drtests.metastore.checks import LEAKED_SDS, expected_part_name_sql
+    missing rows, dangling ids and bad locations need a restore (Options 1 and 2), not a guess.
+    A dry run executes the same statements in a transaction it rolls back; a repair that
+    fails is one line, its transaction rolled back."""
+    try:
+        return _repair_consistency(conn, dry_run)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RestoreFailed(
+            f"consistency repair rolled back, nothing was changed: {first[:300]}"
+        ) from None
+
+
+def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> ConsistencyRepair:
+    from drtests.metastore.checks import expected_part_name_sql, leaked_sds_sql
     from drtests.metastore.schema import SEQUENCE_CLASSES
 
     report = ConsistencyRepair(dry_run)
@@ -360,7 +373,7 @@ def repair_consistency(
             if cur.rowcount:
                 report.sequences.append("NOTIFICATION_SEQUENCE")
 
-        leaked = [r[0] for r in conn.execute(LEAKED_SDS).fetchall()]
+        leaked = [r[0] for r in conn.execute(leaked_sds_sql(conn)).fetchall()]
         report.leaked_sds = len(leaked)
         delete_storage_descriptors(conn, leaked)
         conn.execute(
