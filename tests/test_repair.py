@@ -169,3 +169,30 @@ def test_a_repair_the_database_refuses_is_one_line_and_changes_nothing(
         repair_consistency(conn)
     assert "\n" not in str(err.value) and "frozen" in str(err.value)
     assert metastore.baseline().fingerprints == before.fingerprints
+
+
+def test_a_corrupted_key_value_is_reported_not_renamed_after(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """Name and location agree, the key value does not: the key value is what is wrong.
+    Renaming the partition after it would hide the damage; the repair reports it and the
+    check keeps failing."""
+    with metastore.connect() as conn:
+        part_id, name = conn.execute(
+            'SELECT p."PART_ID", p."PART_NAME" FROM "PARTITIONS" p '
+            'JOIN "PARTITION_KEY_VALS" v ON v."PART_ID" = p."PART_ID" '
+            'WHERE v."INTEGER_IDX" = 0 ORDER BY 1 LIMIT 1'
+        ).fetchone() or (None, None)
+        conn.execute(
+            'UPDATE "PARTITION_KEY_VALS" SET "PART_KEY_VAL" = \'1999-12-31\' '
+            'WHERE "PART_ID" = %s AND "INTEGER_IDX" = 0',
+            (part_id,),
+        )
+        report = repair_consistency(conn)
+        after = conn.execute(
+            'SELECT "PART_NAME" FROM "PARTITIONS" WHERE "PART_ID" = %s', (part_id,)
+        ).fetchone()
+    assert after == (name,), "the partition was renamed after a corrupted key value"
+    assert report.part_names == 0
+    assert any("a person decides" in line for line in report.not_repaired), report.not_repaired
+    assert "part_name_matches_key_vals" in failed(metastore.detect(metastore.baseline()))

@@ -393,25 +393,48 @@ def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> Consist
             'WHERE NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."CD_ID" = c."CD_ID")'
         ).rowcount
 
+        # the name is rebuilt from the key values only where the partition's location agrees
+        # with them (two of three); where the location agrees with the name instead, the key
+        # values are what is wrong, and where it agrees with neither, a person decides
         mismatched = conn.execute(
-            f'SELECT x."PART_ID", x."PART_NAME", x.expected FROM ({expected_part_name_sql()}) x '
+            f'SELECT x."PART_ID", x."PART_NAME", x.expected, s."LOCATION" '
+            f"FROM ({expected_part_name_sql()}) x "
+            'JOIN "PARTITIONS" p ON p."PART_ID" = x."PART_ID" '
+            'LEFT JOIN "SDS" s ON s."SD_ID" = p."SD_ID" '
             'WHERE x."PART_NAME" IS DISTINCT FROM x.expected AND x.expected IS NOT NULL '
             'AND NOT EXISTS (SELECT 1 FROM "PARTITIONS" o WHERE o."TBL_ID" = x."TBL_ID" '
             'AND o."PART_NAME" = x.expected AND o."PART_ID" <> x."PART_ID")'
         ).fetchall()
+        renames = [
+            (expected, part_id)
+            for part_id, _name, expected, location in mismatched
+            if (location or "").rstrip("/").endswith(f"/{expected}")
+        ]
         with conn.cursor() as cur:
             cur.executemany(
-                'UPDATE "PARTITIONS" SET "PART_NAME" = %s WHERE "PART_ID" = %s',
-                [(expected, part_id) for part_id, _, expected in mismatched],
+                'UPDATE "PARTITIONS" SET "PART_NAME" = %s WHERE "PART_ID" = %s', renames
             )
-        report.part_names = len(mismatched)
+        report.part_names = len(renames)
+        undecided = [
+            (name, expected, location)
+            for _part_id, name, expected, location in mismatched
+            if not (location or "").rstrip("/").endswith(f"/{expected}")
+        ]
+        if undecided:
+            name, expected, location = undecided[0]
+            report.not_repaired.append(
+                f"part_name_matches_key_vals: {len(undecided)} partitions whose location does "
+                f"not confirm their key values, e.g. {name!r} (key values say {expected!r}, "
+                f"location {location!r}): a person decides"
+            )
         clashing = conn.execute(
             f"SELECT count(*) FROM ({expected_part_name_sql()}) x "
             'WHERE x."PART_NAME" IS DISTINCT FROM x.expected'
         ).fetchone()
-        if clashing and clashing[0]:
+        still = (clashing[0] if clashing else 0) - len(undecided)
+        if still > 0:
             report.not_repaired.append(
-                f"part_name_matches_key_vals: {clashing[0]} partitions whose right name another "
+                f"part_name_matches_key_vals: {still} partitions whose right name another "
                 "partition already holds"
             )
     return report
