@@ -196,3 +196,29 @@ def test_a_corrupted_key_value_is_reported_not_renamed_after(
     assert report.part_names == 0
     assert any("a person decides" in line for line in report.not_repaired), report.not_repaired
     assert "part_name_matches_key_vals" in failed(metastore.detect(metastore.baseline()))
+
+
+def test_the_only_record_of_a_tables_columns_is_not_deleted(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """A storage descriptor lost the link to its column descriptor: the descriptor, used by
+    nothing now, still holds the table's columns. The repair keeps it and says so."""
+    with metastore.connect() as conn:
+        sd_id, cd_id = conn.execute(
+            'SELECT s."SD_ID", s."CD_ID" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+            'WHERE s."CD_ID" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "SDS" o '
+            'WHERE o."CD_ID" = s."CD_ID" AND o."SD_ID" <> s."SD_ID") ORDER BY 1 LIMIT 1'
+        ).fetchone() or (None, None)
+        assert cd_id is not None, "a table whose column descriptor no partition shares"
+        columns = conn.execute(
+            'SELECT count(*) FROM "COLUMNS_V2" WHERE "CD_ID" = %s', (cd_id,)
+        ).fetchone()
+        conn.execute('UPDATE "SDS" SET "CD_ID" = NULL WHERE "SD_ID" = %s', (sd_id,))
+        report = repair_consistency(conn)
+        left = conn.execute(
+            'SELECT count(*) FROM "COLUMNS_V2" WHERE "CD_ID" = %s', (cd_id,)
+        ).fetchone()
+    assert columns and columns[0] > 0
+    assert left == columns, "the only record of the table's columns was deleted"
+    assert report.leaked_cds == 0
+    assert any("hold columns: kept" in line for line in report.not_repaired)

@@ -296,10 +296,10 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
 #: what uses a storage descriptor when the schema declares no foreign keys to say so
 KNOWN_SD_OWNERS = (("TBLS", "SD_ID"), ("PARTITIONS", "SD_ID"), ("IDXS", "SD_ID"))
 
-# Foreign keys onto SDS whose column is not part of the referencing table's primary key:
-# a table, partition or index that uses the descriptor (SD_PARAMS, BUCKETING_COLS, … carry
-# SD_ID in their key: they are parts of the descriptor, not its users).
-_SD_OWNER_KEYS = """
+# Foreign keys onto a table whose column is not part of the referencing table's primary
+# key: the rows that use a row of it (a table, partition or index uses a storage descriptor;
+# SD_PARAMS, BUCKETING_COLS, … carry SD_ID in their key: they are parts of it, not users).
+_USER_KEYS = """
 SELECT src.relname, att.attname
 FROM pg_constraint fk
 JOIN pg_class src ON src.oid = fk.conrelid
@@ -307,31 +307,40 @@ JOIN pg_class dst ON dst.oid = fk.confrelid
 JOIN pg_namespace n ON n.oid = src.relnamespace
 JOIN pg_attribute att ON att.attrelid = fk.conrelid AND att.attnum = fk.conkey[1]
 LEFT JOIN pg_constraint pk ON pk.conrelid = fk.conrelid AND pk.contype = 'p'
-WHERE fk.contype = 'f' AND dst.relname = 'SDS' AND n.nspname = 'public'
+WHERE fk.contype = 'f' AND dst.relname = %s AND n.nspname = 'public'
   AND cardinality(fk.conkey) = 1 AND NOT (fk.conkey[1] = ANY (coalesce(pk.conkey, '{}')))
 """
 
+#: users Hive's model has, whatever foreign keys the schema declares
+KNOWN_USERS = {"SDS": KNOWN_SD_OWNERS, "CDS": (("SDS", "CD_ID"),)}
 
-def sd_owners(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """Every (table, column) that uses a storage descriptor: read from the schema's foreign
-    keys, with the ones Hive's model has whatever the schema declares, where they exist."""
-    declared = {(str(t), str(c)) for t, c in conn.execute(_SD_OWNER_KEYS).fetchall()}
+
+def users_of(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
+    """Every (table, column) whose rows use a row of ``table``: read from the schema's
+    foreign keys, with the ones Hive's model has, where those tables exist."""
+    declared = {(str(t), str(c)) for t, c in conn.execute(_USER_KEYS, (table,)).fetchall()}
     present = {
         str(r[0])
         for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         ).fetchall()
     }
-    return sorted(declared | {(t, c) for t, c in KNOWN_SD_OWNERS if t in present})
+    known = KNOWN_USERS.get(table, ())
+    return sorted(declared | {(t, c) for t, c in known if t in present})
+
+
+def unused_sql(conn: psycopg.Connection[Any], table: str, key: str) -> str:
+    """The rows of ``table`` nothing uses, as a query of their ``key``."""
+    unused = " AND ".join(
+        f'NOT EXISTS (SELECT 1 FROM "{user}" o WHERE o."{column}" = x."{key}")'
+        for user, column in users_of(conn, table)
+    )
+    return f'SELECT x."{key}" FROM "{table}" x WHERE {unused or "true"}'
 
 
 def leaked_sds_sql(conn: psycopg.Connection[Any]) -> str:
     """The storage descriptors nothing uses, as a query."""
-    unused = " AND ".join(
-        f'NOT EXISTS (SELECT 1 FROM "{table}" o WHERE o."{column}" = s."SD_ID")'
-        for table, column in sd_owners(conn)
-    )
-    return f'SELECT s."SD_ID" FROM "SDS" s WHERE {unused or "true"}'
+    return unused_sql(conn, "SDS", "SD_ID")
 
 
 def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:

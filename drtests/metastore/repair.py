@@ -335,7 +335,7 @@ def repair_consistency(
 
 
 def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> ConsistencyRepair:
-    from drtests.metastore.checks import expected_part_name_sql, leaked_sds_sql
+    from drtests.metastore.checks import expected_part_name_sql, leaked_sds_sql, unused_sql
     from drtests.metastore.schema import SEQUENCE_CLASSES
 
     report = ConsistencyRepair(dry_run)
@@ -384,14 +384,19 @@ def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> Consist
             'DELETE FROM "SERDES" se WHERE NOT EXISTS (SELECT 1 FROM "SDS" s '
             'WHERE s."SERDE_ID" = se."SERDE_ID")'
         ).rowcount
-        conn.execute(
-            'DELETE FROM "COLUMNS_V2" WHERE "CD_ID" IN (SELECT "CD_ID" FROM "CDS" c '
-            'WHERE NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."CD_ID" = c."CD_ID"))'
-        )
+        # a column descriptor nothing uses may still be the only record of a table's
+        # columns (its storage descriptor's link broken): only empty ones are deleted
+        unused_cds = unused_sql(conn, "CDS", "CD_ID")
         report.leaked_cds = conn.execute(
-            'DELETE FROM "CDS" c '
-            'WHERE NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."CD_ID" = c."CD_ID")'
+            f'DELETE FROM "CDS" c WHERE c."CD_ID" IN ({unused_cds}) '
+            'AND NOT EXISTS (SELECT 1 FROM "COLUMNS_V2" v WHERE v."CD_ID" = c."CD_ID")'
         ).rowcount
+        kept = conn.execute(f"SELECT count(*) FROM ({unused_cds}) x").fetchone()
+        if kept and kept[0]:
+            report.not_repaired.append(
+                f"{kept[0]} column descriptors that nothing uses hold columns: kept, the only "
+                "record of those columns (re-link them to their storage descriptor)"
+            )
 
         # the name is rebuilt from the key values only where the partition's location agrees
         # with them (two of three); where the location agrees with the name instead, the key
