@@ -93,7 +93,7 @@ def test_a_metastore_with_two_version_rows_is_refused(metastore: MetastoreUnderT
 def test_alembic_databases_by_tables_and_revision(scratch_db: tuple[PostgresEndpoint, str]) -> None:
     endpoint, name = scratch_db
     identify = alembic_identity("MLflow", MLFLOW_TABLES, ("head1",))
-    with pytest.raises(IncompatibleBackup, match=r"not a MLflow database: 5 of its tables"):
+    with pytest.raises(IncompatibleBackup, match=r"not an MLflow database: 5 of its tables"):
         _identify(endpoint, name, identify)
     _run(
         endpoint,

@@ -30,7 +30,8 @@ def _require_tables(conn: psycopg.Connection[Any], what: str, required: Iterable
     if missing:
         sample = ", ".join(sorted(found)[:6]) or "no tables"
         raise IncompatibleBackup(
-            f"not a {what} database: {len(missing)} of its tables missing "
+            f"not {'an' if what[0] in 'AEIOM' else 'a'} {what} database: {len(missing)} of its "
+            "tables missing "
             f"({', '.join(missing[:4])}{', …' if len(missing) > 4 else ''}); it holds {sample}"
             f"{' …' if len(found) > 6 else ''}"
         )
