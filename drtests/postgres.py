@@ -491,14 +491,15 @@ class TableFingerprint:
     sha256: str
 
 
+def public_tables(conn: psycopg.Connection[Any]) -> set[str]:
+    """The tables of the ``public`` schema."""
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {str(r[0]) for r in rows.fetchall()}
+
+
 def table_fingerprints(conn: psycopg.Connection[Any]) -> dict[str, TableFingerprint]:
     """Row count and an order-independent content hash of every table in ``public``."""
-    tables = [
-        r[0]
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-        ).fetchall()
-    ]
+    tables = sorted(public_tables(conn))
     result: dict[str, TableFingerprint] = {}
     for table in tables:
         query = sql.SQL(

@@ -94,9 +94,14 @@ class SchemaFingerprint:
         return len(self.facts)
 
 
-def schema_fingerprint(conn: psycopg.Connection[Any], schema: str = "public") -> SchemaFingerprint:
+def schema_fingerprint(
+    conn: psycopg.Connection[Any], schema: str = "public", kinds: tuple[str, ...] | None = None
+) -> SchemaFingerprint:
+    """Every fact of ``schema``, or only those of ``kinds`` (``("column",)``, …)."""
     facts: dict[tuple[str, str], str] = {}
     for query in _FACTS:
+        if kinds is not None and query.split("'", 2)[1] not in kinds:
+            continue
         for kind, subject, definition in conn.execute(query, {"schema": schema}).fetchall():
             facts[(str(kind), str(subject))] = str(definition)
     return SchemaFingerprint(facts)

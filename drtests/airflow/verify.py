@@ -15,6 +15,7 @@ from drtests.airflow.api import AirflowAPI
 from drtests.airflow.deployment import AirflowDeployment, ProbeResult
 from drtests.errors import DRError
 from drtests.metastore.changes import ChangeLog
+from drtests.postgres import public_tables
 from drtests.results import CheckResult, Finding, run_check
 from drtests.schema_fingerprint import (
     SCHEMA_CHECK,
@@ -56,8 +57,7 @@ def _rows(conn: psycopg.Connection[Any], query: str) -> Rows:
 
 
 def _tables(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return tuple(sorted(r[0] for r in rows.fetchall()))
+    return tuple(sorted(public_tables(conn)))
 
 
 def _serialized(conn: psycopg.Connection[Any]) -> tuple[str, ...]:

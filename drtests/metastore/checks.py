@@ -25,6 +25,7 @@ from drtests.metastore.schema import (
     reference_columns,
 )
 from drtests.objectstore import split_uri
+from drtests.postgres import public_tables
 from drtests.results import CheckNotRun, CheckResult, Finding
 
 if TYPE_CHECKING:
@@ -273,9 +274,7 @@ REFERENCES = (
 
 def dangling_references(ctx: CheckContext) -> list[Finding]:
     """Rows whose parent is gone: what bypassed foreign keys or a half-applied restore leave."""
-    present = {
-        r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    }
+    present = public_tables(ctx.conn)
     parts = [
         f"SELECT '{child}.{ccol} -> {parent}', count(*) FROM \"{child}\" c "
         f'WHERE c."{ccol}" IS NOT NULL AND NOT EXISTS '
@@ -319,12 +318,7 @@ def users_of(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]
     """Every (table, column) whose rows use a row of ``table``: read from the schema's
     foreign keys, with the ones Hive's model has, where those tables exist."""
     declared = {(str(t), str(c)) for t, c in conn.execute(_USER_KEYS, (table,)).fetchall()}
-    present = {
-        str(r[0])
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-    }
+    present = public_tables(conn)
     known = KNOWN_USERS.get(table, ())
     return sorted(declared | {(t, c) for t, c in known if t in present})
 
@@ -424,9 +418,7 @@ def invalid_locations(ctx: CheckContext) -> list[Finding]:
 
 def sequence_counters(ctx: CheckContext) -> list[Finding]:
     """SEQUENCE_TABLE NEXT_VAL above MAX(id) per model class; NOTIFICATION_SEQUENCE too."""
-    present = {
-        r[0] for r in _rows(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    }
+    present = public_tables(ctx.conn)
     parts = [
         f'SELECT \'{SEQUENCE_PREFIX}{model}\' AS seq, (SELECT max("{column}") FROM "{table}") AS mx'
         for model, (table, column) in SEQUENCE_CLASSES.items()

@@ -20,6 +20,7 @@ from drtests.metastore.changes import has_notifications, record_event
 from drtests.metastore.partitions import walk_partitions
 from drtests.metastore.schema import SEQUENCE_PREFIX
 from drtests.objectstore import split_uri
+from drtests.postgres import public_tables
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -340,12 +341,7 @@ def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> Consist
 
     report = ConsistencyRepair(dry_run)
     with conn.transaction(force_rollback=dry_run):
-        present = {
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            ).fetchall()
-        }
+        present = public_tables(conn)
         for model, (table, column) in SEQUENCE_CLASSES.items():
             if table not in present:
                 continue

@@ -73,11 +73,8 @@ def schema_version(conn: psycopg.Connection[Any]) -> str | None:
 def column_facts(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """``TABLE.COLUMN → type NULL|NOT NULL`` of the public schema (defaults left out: the
     sequences behind them are named by whoever created the schema)."""
-    return {
-        subject: definition.split(" DEFAULT ", 1)[0]
-        for (kind, subject), definition in schema_fingerprint(conn).facts.items()
-        if kind == "column"
-    }
+    columns = schema_fingerprint(conn, kinds=("column",)).facts
+    return {subject: fact.split(" DEFAULT ", 1)[0] for (_kind, subject), fact in columns.items()}
 
 
 def reference_columns(version: str) -> dict[str, str] | None:

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from drtests.metastore.changes import record_event
 from drtests.metastore.repair import _allocate, delete_storage_descriptors
+from drtests.postgres import public_tables
 
 # schema table → (id column rewritten from its own model, {column: model of the id it holds})
 ID_COLUMNS: dict[str, tuple[str | None, dict[str, str]]] = {
@@ -74,15 +75,6 @@ class TableMetadata:
         return len(self.rows.get(table, []))
 
 
-def _present(conn: psycopg.Connection[Any]) -> set[str]:
-    return {
-        r[0]
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-    }
-
-
 def _select(
     conn: psycopg.Connection[Any], table: str, column: str, ids: list[int]
 ) -> list[dict[str, Any]]:
@@ -104,7 +96,7 @@ def read_table(conn: psycopg.Connection[Any], database: str, table: str) -> Tabl
     if row is None:
         raise LookupError(f"{database}.{table} is not in this metastore")
     tbl = json.loads(row[0])
-    present = _present(conn)
+    present = public_tables(conn)
     meta = TableMetadata(database, table, int(tbl["TBL_ID"]), {"TBLS": [tbl]})
     by_tbl = [meta.tbl_id]
     for name in ("TABLE_PARAMS", "PARTITION_KEYS", "TAB_COL_STATS", "TBL_PRIVS", "PARTITIONS"):
@@ -168,7 +160,7 @@ def remove_table(
             (sds,),
         ).fetchall()
     ]
-    present = _present(conn)
+    present = public_tables(conn)
     for name in ("PART_COL_STATS", "PARTITION_PARAMS", "PARTITION_KEY_VALS"):
         if name in present:
             conn.execute(
@@ -201,7 +193,7 @@ def insert_table(
     conn: psycopg.Connection[Any], meta: TableMetadata, only: tuple[str, ...] = INSERT_ORDER
 ) -> int:
     """Write ``meta`` with new ids (one allocation per model class); returns the new TBL_ID."""
-    present = _present(conn)
+    present = public_tables(conn)
     db = conn.execute('SELECT "DB_ID" FROM "DBS" WHERE "NAME" = %s', (meta.database,)).fetchone()
     if db is None:
         raise LookupError(f"database {meta.database} does not exist: restore it first (Option 1)")

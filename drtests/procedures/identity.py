@@ -12,16 +12,11 @@ import psycopg
 from psycopg import sql
 
 from drtests.errors import IncompatibleBackup
-from drtests.metastore.schema import REQUIRED_TABLES, SUPPORTED_VERSIONS
-from drtests.postgres import PostgresEndpoint, connect
+from drtests.metastore.schema import REQUIRED_TABLES, SUPPORTED_VERSIONS, schema_version
+from drtests.postgres import PostgresEndpoint, connect, public_tables
 
 AIRFLOW_TABLES = ("alembic_version", "dag", "dag_run", "task_instance", "serialized_dag")
 MLFLOW_TABLES = ("alembic_version", "experiments", "runs", "metrics", "params")
-
-
-def public_tables(conn: psycopg.Connection[Any]) -> set[str]:
-    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return {str(r[0]) for r in rows.fetchall()}
 
 
 def _require_tables(conn: psycopg.Connection[Any], what: str, required: Iterable[str]) -> int:
@@ -77,12 +72,10 @@ def running_metastore_versions(pg: PostgresEndpoint, database: str) -> tuple[str
     supported version when that row is gone or unreadable (the damage being restored)."""
     try:
         with connect(pg, database) as conn:
-            rows = conn.execute('SELECT "SCHEMA_VERSION" FROM "VERSION"').fetchall()
+            version = schema_version(conn)
     except psycopg.Error:
         return SUPPORTED_VERSIONS
-    if len(rows) == 1 and str(rows[0][0]) in SUPPORTED_VERSIONS:
-        return (str(rows[0][0]),)
-    return SUPPORTED_VERSIONS
+    return (version,) if version in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS
 
 
 def alembic_identity(
