@@ -60,11 +60,6 @@ def _measure_rpo(
     scenario.measured_rpo(measure_rpo(before_fault, metastore.change_log(), scenario.incident_time))
 
 
-def _incident_time(scenario: ScenarioRecorder) -> datetime:
-    assert scenario.incident_time is not None
-    return datetime.fromtimestamp(scenario.incident_time, UTC)
-
-
 def _foreign_backup(
     scenario: ScenarioRecorder,
     metastore: MetastoreUnderTest,
@@ -107,7 +102,7 @@ def test_backup_of_another_database_is_refused_and_the_previous_restored(
     scenario.detected(metastore.detect(baseline), fault.detected_by)
 
     outcome = hms_full_restore(
-        metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
     )
     assert outcome.backup == older
     assert len(outcome.rejected) == 1 and outcome.rejected[0].startswith(foreign.key)
@@ -181,7 +176,7 @@ def test_corruption_with_recomputed_checksums_falls_back(
     scenario.detected(metastore.detect(baseline), fault.detected_by)
 
     outcome = hms_full_restore(
-        metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
     )
     assert outcome.backup == older
     assert [r.split(":")[0] for r in outcome.rejected] == [newest.key]
@@ -219,7 +214,7 @@ def test_only_backup_damaged_before_its_checksums_escalates_and_changes_nothing(
 
     with pytest.raises(NoVerifiedBackup, match=r"\(1: .*escalate"):
         hms_full_restore(
-            metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+            metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
         )
     assert metastore.baseline().fingerprints == before.fingerprints, "a refused restore wrote"
     assert not scenario.verified(metastore.verify(baseline))
@@ -267,7 +262,7 @@ def test_schema_damage_inside_a_backup_is_named_by_verification(
     scenario.detected(metastore.detect(baseline), fault.detected_by)
 
     first = hms_full_restore(
-        metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
     )
     assert first.backup == newest
     after_first = metastore.verify(baseline)

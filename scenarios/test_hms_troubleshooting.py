@@ -50,11 +50,6 @@ def _corrupt_in_storage(catalog: BackupCatalog, record: BackupRecord) -> None:
     )
 
 
-def _incident_time(scenario: ScenarioRecorder) -> datetime:
-    assert scenario.incident_time is not None
-    return datetime.fromtimestamp(scenario.incident_time, UTC)
-
-
 def test_checksum_mismatch_falls_back_to_the_previous_backup(
     scenario: ScenarioRecorder,
     metastore: MetastoreUnderTest,
@@ -85,7 +80,7 @@ def test_checksum_mismatch_falls_back_to_the_previous_backup(
     )
 
     outcome = hms_full_restore(
-        metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
     )
     assert outcome.backup == older
     assert [r.split(":")[0] for r in outcome.rejected] == [newest.key]
@@ -125,7 +120,7 @@ def test_every_backup_corrupt_escalates_and_changes_nothing(
 
     with pytest.raises(NoVerifiedBackup, match=r"\(3: .*escalate to Level 4: Database Team"):
         hms_full_restore(
-            metastore_services, sabotage_catalog, _incident_time(scenario), scenario.journal
+            metastore_services, sabotage_catalog, scenario.incident_at, scenario.journal
         )
     scenario.finding("every backup failed verification: escalated, nothing changed")
 
@@ -180,7 +175,7 @@ def test_connection_error_during_restore_leaves_nothing_half_restored(
     try:
         with pytest.raises(RestoreFailed, match="connection to the database lost"):
             hms_full_restore(
-                metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
+                metastore_services, backup_catalog, scenario.incident_at, scenario.journal
             )
     finally:
         stop.set()
@@ -199,7 +194,7 @@ def test_connection_error_during_restore_leaves_nothing_half_restored(
 
     # Resolution: the database answers again; run the restore again
     outcome = hms_full_restore(
-        metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, backup_catalog, scenario.incident_at, scenario.journal
     )
     assert outcome.backup == backup
     scenario.restored(backup.uri)
@@ -253,7 +248,7 @@ def test_rollback_procedure_returns_to_the_state_before_the_restore(
     changes_before_restore = metastore.change_log()
 
     outcome = hms_full_restore(
-        metastore_services, backup_catalog, _incident_time(scenario), scenario.journal
+        metastore_services, backup_catalog, scenario.incident_at, scenario.journal
     )
     assert not compare_fingerprints_against(metastore, before_restore).ok
     scenario.finding("restored metastore names database staging_tmp instead of staging")

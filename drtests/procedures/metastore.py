@@ -82,18 +82,14 @@ def hms_full_restore(
         with journal.step("Scale down metastore", f"{RUNBOOK_HMS} · Option 1 step 2") as s:
             stop_workloads(target.platform, (target.metastore_service,), journal, outcome)
             s.detail = f"{target.metastore_service} scaled to 0"
-        with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
-            candidates = catalog.candidates_before(incident_time)
-            s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-        staged = stage_first_good(
+        staged = _stage_last_good(
             target,
             catalog,
-            candidates,
+            incident_time,
             journal,
             outcome,
-            metastore_identity(versions),
-            component="metastore",
-            runbook_step=f"{RUNBOOK_RESTORE} · §1 step 2",
+            versions,
+            f"{RUNBOOK_RESTORE} · §1 step 2",
         )
         with journal.step("Take safety snapshot", f"{RUNBOOK_RESTORE} · Rollback Procedure") as s:
             outcome.safety_snapshot = take_safety_snapshot(target)
@@ -111,6 +107,32 @@ def hms_full_restore(
     restart_services(target, outcome.remembered_replicas, journal, after_failure=False)
     run_test_job(target, journal)
     return outcome
+
+
+def _stage_last_good(
+    target: MetastoreRestoreTarget,
+    catalog: BackupCatalog,
+    incident_time: datetime,
+    journal: Journal,
+    outcome: RestoreOutcome,
+    versions: tuple[str, ...],
+    runbook_step: str,
+) -> StagedBackup:
+    """Diagnosis step 5, then the newest backup before the incident that stages as a
+    metastore at one of ``versions``."""
+    with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
+        candidates = catalog.candidates_before(incident_time)
+        s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
+    return stage_first_good(
+        target,
+        catalog,
+        candidates,
+        journal,
+        outcome,
+        metastore_identity(versions),
+        component="metastore",
+        runbook_step=runbook_step,
+    )
 
 
 def run_test_job(target: MetastoreRestoreTarget, journal: Journal) -> None:
@@ -219,18 +241,14 @@ def selective_table_restore(
             )
         except LookupError:
             s.detail = f"{database}.{table}: no TBLS row left"
-    with journal.step("Identify last good backup", f"{RUNBOOK_HMS} · Diagnosis step 5") as s:
-        candidates = catalog.candidates_before(incident_time)
-        s.detail = f"{len(candidates)} candidates; newest {candidates[0].uri}"
-    staged = stage_first_good(
+    staged = _stage_last_good(
         target,
         catalog,
-        candidates,
+        incident_time,
         journal,
         outcome,
-        metastore_identity(running_metastore_versions(target.pg, target.database)),
-        component="metastore",
-        runbook_step=f"{RUNBOOK_HMS} · Option 2",
+        running_metastore_versions(target.pg, target.database),
+        f"{RUNBOOK_HMS} · Option 2",
     )
     try:
         with journal.step("Read table metadata from backup", f"{RUNBOOK_HMS} · Option 2") as s:
