@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from drtests.results import CheckResult, Finding
+from drtests.results import CheckResult, Finding, run_check
 
 SCHEMA_CHECK = "schema_matches_baseline"
 
@@ -153,14 +153,14 @@ def schema_differences(expected: SchemaFingerprint, actual: SchemaFingerprint) -
 def compare_schema(conn: psycopg.Connection[Any], baseline: SchemaFingerprint) -> CheckResult:
     """The schema against the baseline's: a column whose type or nullability changed, a
     lost constraint or index, is a named finding."""
-    result = CheckResult(
-        SCHEMA_CHECK, "tables, columns, constraints, indexes, views, triggers and the rest"
-    )
-    try:
+
+    def differences() -> list[Finding]:
         with conn.transaction():
-            actual = schema_fingerprint(conn)
-    except psycopg.Error as exc:
-        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
-        return result
-    result.findings = schema_differences(baseline, actual)
-    return result
+            return schema_differences(baseline, schema_fingerprint(conn))
+
+    return run_check(
+        SCHEMA_CHECK,
+        "tables, columns, constraints, indexes, views, triggers and the rest",
+        differences,
+        (psycopg.Error,),
+    )
