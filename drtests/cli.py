@@ -212,7 +212,8 @@ def _metastore(args: argparse.Namespace, _extra: list[str]) -> int:
 
         def checks() -> list[Any]:
             expected = baseline.tables_per_database if baseline else None
-            ctx = CheckContext(conn, profile.metastore.location_allow_list, expected, s3)
+            objects = (baseline.objects or None) if baseline else None
+            ctx = CheckContext(conn, profile.metastore.location_allow_list, expected, s3, objects)
             results = run_checks(ctx)
             if baseline is None:
                 for name in ("fingerprints_match_baseline", "schema_matches_baseline"):

@@ -241,7 +241,8 @@ def test_metastore_check_against_a_recorded_baseline(
     plain = _drtests("metastore", "check", "--profile", profile)
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert "not run table_count_per_database: no baseline" in plain.stdout
-    assert "3 not run" in plain.stdout
+    assert "not run objects_match_baseline: no baseline" in plain.stdout
+    assert "4 not run" in plain.stdout
 
     baseline = tmp_path / "baselines" / "metastore.json"
     recorded = _drtests("metastore", "baseline", "--out", str(baseline), "--profile", profile)
@@ -255,6 +256,7 @@ def test_metastore_check_against_a_recorded_baseline(
     assert broken.returncode == 1
     assert "FAILED  table_count_per_database" in broken.stdout
     assert "FAILED  fingerprints_match_baseline" in broken.stdout
+    assert "table production_critical.fact_table: missing" in broken.stdout
 
     baseline.write_bytes(b"\xff\xfe not text")
     garbled = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)

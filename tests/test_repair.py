@@ -222,3 +222,54 @@ def test_the_only_record_of_a_tables_columns_is_not_deleted(
     assert left == columns, "the only record of the table's columns was deleted"
     assert report.leaked_cds == 0
     assert any("hold columns: kept" in line for line in report.not_repaired)
+
+
+def test_a_storage_descriptor_a_table_lost_is_relinked_by_its_location(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """A table's link to its storage descriptor is NULL: the descriptor, used by nothing
+    now, is the only record of its location and columns. The one whose location is the
+    table's own is linked back, not deleted as a leak."""
+    with metastore.connect() as conn:
+        tbl_id, sd_id = conn.execute(
+            'SELECT t."TBL_ID", t."SD_ID" FROM "TBLS" t JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
+            'WHERE s."LOCATION" LIKE \'%/\' || lower(t."TBL_NAME") ORDER BY 1 LIMIT 1'
+        ).fetchone() or (None, None)
+        assert sd_id is not None
+        conn.execute('UPDATE "TBLS" SET "SD_ID" = NULL WHERE "TBL_ID" = %s', (tbl_id,))
+        dry = repair_consistency(conn, dry_run=True)
+        still = conn.execute('SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s', (tbl_id,)).fetchone()
+        report = repair_consistency(conn)
+        linked = conn.execute(
+            'SELECT "SD_ID" FROM "TBLS" WHERE "TBL_ID" = %s', (tbl_id,)
+        ).fetchone()
+    assert still == (None,), "the dry run changed the metastore"
+    assert dry.relinked == report.relinked, "the dry run promised another repair"
+    assert linked == (sd_id,)
+    assert report.leaked_sds == 0
+    assert failed(metastore.detect(metastore.baseline())) == []
+
+
+def test_unused_storage_descriptors_are_kept_while_a_reference_is_lost(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """A partition points at a storage descriptor that does not exist, and a descriptor used
+    by nothing has a location that is not the partition's: it may still be the lost one, so
+    the repair neither links nor deletes it, and says why."""
+    with metastore.connect() as conn:
+        conn.execute("SET session_replication_role = replica")
+        part_id, sd_id = conn.execute(
+            'SELECT "PART_ID", "SD_ID" FROM "PARTITIONS" ORDER BY 1 LIMIT 1'
+        ).fetchone() or (None, None)
+        conn.execute(
+            'UPDATE "PARTITIONS" SET "SD_ID" = "SD_ID" + 1000000 WHERE "PART_ID" = %s', (part_id,)
+        )
+        conn.execute("SET session_replication_role = DEFAULT")
+        conn.execute(
+            """UPDATE "SDS" SET "LOCATION" = 's3a://elsewhere/x' WHERE "SD_ID" = %s""", (sd_id,)
+        )
+        report = repair_consistency(conn)
+        kept = conn.execute('SELECT count(*) FROM "SDS" WHERE "SD_ID" = %s', (sd_id,)).fetchone()
+    assert kept == (1,), "a storage descriptor that may be the lost one was deleted"
+    assert report.leaked_sds == 0 and report.relinked == []
+    assert any("kept" in line and "lost" in line for line in report.not_repaired), report

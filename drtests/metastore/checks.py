@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drtests.metastore.model import Model, Relation, read_model
+from drtests.metastore.objects import definitions, identity, name_rows
 from drtests.metastore.partitions import sql_escape_path_name
 from drtests.metastore.schema import (
     REQUIRED_TABLES,
@@ -38,6 +40,8 @@ class CheckContext:
     location_allow_list: tuple[str, ...] = ("s3a://",)
     expected_tables: dict[str, int] | None = None
     s3: S3Client | None = None
+    #: each object's definition at the baseline (``objects.definitions``)
+    expected_objects: dict[str, str] | None = None
 
 
 CheckFn = Callable[[CheckContext], list[Finding]]
@@ -178,6 +182,33 @@ def table_count_per_database(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+def objects_match_baseline(ctx: CheckContext) -> list[Finding]:
+    """Each database, table, index and function defined as at the baseline (type, location,
+    columns, partition keys, serde, bucketing), named: what counts cannot show."""
+    if ctx.expected_objects is None:
+        raise CheckNotRun(NO_BASELINE)
+    now = definitions(ctx.conn)
+    findings = []
+    for name in sorted(set(ctx.expected_objects) | set(now)):
+        want, got = ctx.expected_objects.get(name), now.get(name)
+        if want == got:
+            continue
+        if got is None:
+            detail = "missing"
+        elif want is None:
+            detail = "not in the baseline"
+        else:
+            was = dict(p.split("=", 1) for p in want.split(" | ") if "=" in p)
+            differs = [
+                f"{k} {v!r}, baseline {was.get(k)!r}"
+                for k, v in (p.split("=", 1) for p in got.split(" | ") if "=" in p)
+                if was.get(k) != v
+            ]
+            detail = "; ".join(differs) or "definition differs"
+        findings.append(Finding("objects_match_baseline", "error", name, detail))
+    return findings
+
+
 def partitioned_tables_without_partitions(ctx: CheckContext) -> list[Finding]:
     """Informational: a new partitioned table may legitimately have none."""
     rows = _rows(
@@ -252,82 +283,178 @@ def missing_storage_descriptors(ctx: CheckContext) -> list[Finding]:
     ]
 
 
-# child table, child column, parent table, parent column: Hive's foreign keys.
-REFERENCES = (
-    ("DATABASE_PARAMS", "DB_ID", "DBS", "DB_ID"),
-    ("TBLS", "DB_ID", "DBS", "DB_ID"),
-    ("TBLS", "SD_ID", "SDS", "SD_ID"),
-    ("PARTITIONS", "TBL_ID", "TBLS", "TBL_ID"),
-    ("PARTITIONS", "SD_ID", "SDS", "SD_ID"),
-    ("TABLE_PARAMS", "TBL_ID", "TBLS", "TBL_ID"),
-    ("PARTITION_KEYS", "TBL_ID", "TBLS", "TBL_ID"),
-    ("TAB_COL_STATS", "TBL_ID", "TBLS", "TBL_ID"),
-    ("PARTITION_KEY_VALS", "PART_ID", "PARTITIONS", "PART_ID"),
-    ("PARTITION_PARAMS", "PART_ID", "PARTITIONS", "PART_ID"),
-    ("PART_COL_STATS", "PART_ID", "PARTITIONS", "PART_ID"),
-    ("SDS", "CD_ID", "CDS", "CD_ID"),
-    ("SDS", "SERDE_ID", "SERDES", "SERDE_ID"),
-    ("COLUMNS_V2", "CD_ID", "CDS", "CD_ID"),
-    ("SERDE_PARAMS", "SERDE_ID", "SERDES", "SERDE_ID"),
-)
+#: findings named per relation before the rest are counted in one line
+NAMED_PER_RELATION = 20
+
+
+def _model(ctx: CheckContext) -> Model:
+    return read_model(ctx.conn)
+
+
+def _named_rows(
+    ctx: CheckContext, model: Model, relation: Relation, where: str, check: str, detail: str
+) -> list[Finding]:
+    """Count the child rows of ``relation`` matching ``where``; name the objects holding the
+    first few. ``detail`` may use ``{value}`` (the reference) and ``{count}``."""
+    found = identity(model, relation.child)
+    id_column = found[1] if found else relation.column
+    rows = _rows(
+        ctx,
+        f'SELECT c."{id_column}", c."{relation.column}", count(*) OVER () '
+        f'FROM "{relation.child}" c '
+        f"WHERE {where} LIMIT {NAMED_PER_RELATION}",
+    )
+    if not rows:
+        return []
+    total = int(rows[0][2])
+    names = name_rows(ctx.conn, model, found[0], found[2], [r[0] for r in rows]) if found else {}
+    findings: list[Finding] = []
+    for row_id, value in ((r[0], r[1]) for r in rows):
+        for subject in names.get(row_id) or [f"{relation.child} row {row_id}"]:
+            text = detail.format(value=value, count=total)
+            finding = Finding(check, "error", subject, f"{relation.name}: {text}")
+            if finding not in findings:
+                findings.append(finding)
+    if total > len(rows):
+        findings.append(
+            Finding(check, "error", relation.name, f"{total} rows in all, first {len(rows)} named")
+        )
+    return findings
 
 
 def dangling_references(ctx: CheckContext) -> list[Finding]:
-    """Rows whose parent is gone: what bypassed foreign keys or a half-applied restore leave."""
-    present = public_tables(ctx.conn)
-    parts = [
-        f"SELECT '{child}.{ccol} -> {parent}', count(*) FROM \"{child}\" c "
-        f'WHERE c."{ccol}" IS NOT NULL AND NOT EXISTS '
-        f'(SELECT 1 FROM "{parent}" p WHERE p."{pcol}" = c."{ccol}")'
-        for child, ccol, parent, pcol in REFERENCES
-        if child in present and parent in present
-    ]
-    if not parts:
+    """Rows referring to a row that does not exist, for every relation of the model (the
+    database's foreign keys and Hive's own): what bypassed constraints or a half-applied
+    restore leave. Each names the object a client of HMS loses."""
+    model = _model(ctx)
+    checked = [r for r in model.relations]
+    if not checked:
         return []
-    rows = _rows(ctx, " UNION ALL ".join(parts))
+    missing = (
+        'c."{col}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{parent}" p '
+        'WHERE p."{pcol}" = c."{col}")'
+    )
+    counts = _rows(
+        ctx,
+        " UNION ALL ".join(
+            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE '
+            + missing.format(col=r.column, parent=r.parent, pcol=r.parent_column)
+            for i, r in enumerate(checked)
+        ),
+    )
+    findings: list[Finding] = []
+    for index, count in counts:
+        if count:
+            relation = checked[index]
+            findings += _named_rows(
+                ctx,
+                model,
+                relation,
+                missing.format(
+                    col=relation.column, parent=relation.parent, pcol=relation.parent_column
+                ),
+                "dangling_references",
+                f"{relation.column} {{value}} does not exist",
+            )
+    return findings
+
+
+def required_references(ctx: CheckContext) -> list[Finding]:
+    """References HMS cannot serve an object without (package.jdo, ObjectStore) that are
+    NULL: a table without database or storage descriptor, a storage descriptor without serde
+    or column descriptor, a partition without table."""
+    model = _model(ctx)
+    required = [r for r in model.relations if r.required]
+    if not required:
+        return []
+    counts = _rows(
+        ctx,
+        " UNION ALL ".join(
+            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE c."{r.column}" IS NULL'
+            for i, r in enumerate(required)
+        ),
+    )
+    findings: list[Finding] = []
+    for index, count in counts:
+        if count:
+            relation = required[index]
+            findings += _named_rows(
+                ctx,
+                model,
+                relation,
+                f'c."{relation.column}" IS NULL',
+                "required_references",
+                f"{relation.column} is NULL; HMS cannot serve it",
+            )
+    return findings
+
+
+def shared_owned_rows(ctx: CheckContext) -> list[Finding]:
+    """A storage descriptor or serde that belongs to one owner (package.jdo
+    ``dependent="true"``) used by several: each serves the other's location and columns,
+    and dropping one deletes what the other still uses."""
+    model = _model(ctx)
+    findings: list[Finding] = []
+    by_parent: dict[tuple[str, str], list[Relation]] = {}
+    for relation in model.relations:
+        if relation.owned:
+            by_parent.setdefault((relation.parent, relation.parent_column), []).append(relation)
+    for (parent, pcol), relations in sorted(by_parent.items()):
+        uses = " UNION ALL ".join(
+            f'SELECT c."{r.column}" AS id FROM "{r.child}" c WHERE c."{r.column}" IS NOT NULL'
+            for r in relations
+        )
+        rows = _rows(
+            ctx,
+            f"SELECT id, count(*) FROM ({uses}) u GROUP BY id HAVING count(*) > 1 "
+            f"ORDER BY id LIMIT {NAMED_PER_RELATION}",
+        )
+        if not rows:
+            continue
+        names = name_rows(ctx.conn, model, parent, pcol, [r[0] for r in rows])
+        for value, count in rows:
+            owners = names.get(value, [])
+            for owner in owners:
+                others = ", ".join(o for o in owners if o != owner)
+                findings.append(
+                    Finding(
+                        "shared_owned_rows",
+                        "error",
+                        owner,
+                        f"{parent}.{pcol} {value} also used by {others or f'{count - 1} more'}",
+                    )
+                )
+    return findings
+
+
+def objects_without_columns(ctx: CheckContext) -> list[Finding]:
+    """Tables, partitions and indexes whose column descriptor holds no column: HMS serves
+    them with ``cols=[]``."""
+    model = _model(ctx)
+    present = public_tables(ctx.conn)
+    if not {"SDS", "CDS", "COLUMNS_V2"} <= present:
+        return []
+    rows = _rows(
+        ctx,
+        'SELECT s."SD_ID" FROM "SDS" s JOIN "CDS" c ON c."CD_ID" = s."CD_ID" '
+        'WHERE NOT EXISTS (SELECT 1 FROM "COLUMNS_V2" v WHERE v."CD_ID" = s."CD_ID") '
+        f"ORDER BY 1 LIMIT {NAMED_PER_RELATION}",
+    )
+    names = name_rows(ctx.conn, model, "SDS", "SD_ID", [r[0] for r in rows])
     return [
-        Finding("dangling_references", "error", r[0], f"{r[1]} rows reference nothing")
-        for r in rows
-        if r[1]
+        Finding("objects_without_columns", "error", name, f"SD_ID {sd} has no columns")
+        for (sd,) in rows
+        for name in names.get(sd, [])
     ]
-
-
-#: what uses a storage descriptor when the schema declares no foreign keys to say so
-KNOWN_SD_OWNERS = (("TBLS", "SD_ID"), ("PARTITIONS", "SD_ID"), ("IDXS", "SD_ID"))
-
-# Foreign keys onto a table whose column is not part of the referencing table's primary
-# key: the rows that use a row of it (a table, partition or index uses a storage descriptor;
-# SD_PARAMS, BUCKETING_COLS, … carry SD_ID in their key: they are parts of it, not users).
-_USER_KEYS = """
-SELECT src.relname, att.attname
-FROM pg_constraint fk
-JOIN pg_class src ON src.oid = fk.conrelid
-JOIN pg_class dst ON dst.oid = fk.confrelid
-JOIN pg_namespace n ON n.oid = src.relnamespace
-JOIN pg_attribute att ON att.attrelid = fk.conrelid AND att.attnum = fk.conkey[1]
-LEFT JOIN pg_constraint pk ON pk.conrelid = fk.conrelid AND pk.contype = 'p'
-WHERE fk.contype = 'f' AND dst.relname = %s AND n.nspname = 'public'
-  AND cardinality(fk.conkey) = 1 AND NOT (fk.conkey[1] = ANY (coalesce(pk.conkey, '{}')))
-"""
-
-#: users Hive's model has, whatever foreign keys the schema declares
-KNOWN_USERS = {"SDS": KNOWN_SD_OWNERS, "CDS": (("SDS", "CD_ID"),)}
-
-
-def users_of(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
-    """Every (table, column) whose rows use a row of ``table``: read from the schema's
-    foreign keys, with the ones Hive's model has, where those tables exist."""
-    declared = {(str(t), str(c)) for t, c in conn.execute(_USER_KEYS, (table,)).fetchall()}
-    present = public_tables(conn)
-    known = KNOWN_USERS.get(table, ())
-    return sorted(declared | {(t, c) for t, c in known if t in present})
 
 
 def unused_sql(conn: psycopg.Connection[Any], table: str, key: str) -> str:
-    """The rows of ``table`` nothing uses, as a query of their ``key``."""
+    """The rows of ``table`` nothing in the model uses, as a query of their ``key``."""
+    model = read_model(conn)
     unused = " AND ".join(
-        f'NOT EXISTS (SELECT 1 FROM "{user}" o WHERE o."{column}" = x."{key}")'
-        for user, column in users_of(conn, table)
+        f'NOT EXISTS (SELECT 1 FROM "{r.child}" o WHERE o."{r.column}" = x."{key}")'
+        for r in model.users(table)
+        if r.parent_column == key
     )
     return f'SELECT x."{key}" FROM "{table}" x WHERE {unused or "true"}'
 
@@ -337,22 +464,37 @@ def leaked_sds_sql(conn: psycopg.Connection[Any]) -> str:
     return unused_sql(conn, "SDS", "SD_ID")
 
 
-def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:
-    """Storage descriptors no table, partition or index uses (by the schema's own foreign
-    keys): what a half-done drop leaves."""
-    leaked = leaked_sds_sql(ctx.conn)
-    rows = _rows(ctx, f'SELECT count(*), min(x."SD_ID"), max(x."SD_ID") FROM ({leaked}) x')
+def _leaked(ctx: CheckContext, check: str, table: str, key: str, what: str) -> list[Finding]:
+    leaked = unused_sql(ctx.conn, table, key)
+    rows = _rows(ctx, f'SELECT count(*), min(x."{key}"), max(x."{key}") FROM ({leaked}) x')
     count, low, high = rows[0]
     if not count:
         return []
-    return [
-        Finding(
-            "leaked_storage_descriptors",
-            "error",
-            "SDS",
-            f"{count} storage descriptors used by nothing (SD_ID {low}..{high})",
-        )
-    ]
+    return [Finding(check, "error", table, f"{count} {what} used by nothing ({key} {low}..{high})")]
+
+
+def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:
+    """Storage descriptors no table, partition or index uses (by the model: the schema's
+    foreign keys and Hive's): what a half-done drop leaves."""
+    return _leaked(ctx, "leaked_storage_descriptors", "SDS", "SD_ID", "storage descriptors")
+
+
+#: rows that exist only to be used: each must be used by something in the model
+USED_ROWS = (
+    ("CDS", "CD_ID", "column descriptors"),
+    ("SERDES", "SERDE_ID", "serdes"),
+    ("SKEWED_STRING_LIST", "STRING_LIST_ID", "skewed value lists"),
+)
+
+
+def unreferenced_rows(ctx: CheckContext) -> list[Finding]:
+    """Column descriptors, serdes and skewed value lists nothing uses."""
+    present = public_tables(ctx.conn)
+    findings: list[Finding] = []
+    for table, key, what in USED_ROWS:
+        if table in present:
+            findings += _leaked(ctx, "unreferenced_rows", table, key, what)
+    return findings
 
 
 def expected_part_name_sql() -> str:
@@ -363,7 +505,7 @@ def expected_part_name_sql() -> str:
         + "lower(k.\"PKEY_NAME\") || '=' || "
         + escaped_value
         + ', \'/\' ORDER BY k."INTEGER_IDX") AS expected FROM "PARTITIONS" p '
-        'JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
+        'LEFT JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
         'LEFT JOIN "PARTITION_KEY_VALS" v '
         'ON v."PART_ID" = p."PART_ID" AND v."INTEGER_IDX" = k."INTEGER_IDX" '
         'GROUP BY p."PART_ID", p."TBL_ID", p."PART_NAME"'
@@ -471,6 +613,8 @@ class _Locations:
     databases: dict[str, tuple[str, str]]
     tables: dict[str, tuple[tuple[str, str], tuple[str, ...]]]
     partitions: dict[str, tuple[str, str]]
+    #: partitions whose table is gone: their directories belong to no table
+    orphaned: set[str]
 
 
 def _locations(ctx: CheckContext) -> _Locations:
@@ -496,17 +640,20 @@ def _locations(ctx: CheckContext) -> _Locations:
     ):
         if loc := parse(uri):
             tables[name] = (loc, tuple(keys))
-    partitions = {
-        name: loc
-        for name, uri in _rows(
-            ctx,
-            f'SELECT {QUALIFIED} || \'/\' || p."PART_NAME", s."LOCATION" FROM "PARTITIONS" p '
-            'JOIN "SDS" s ON s."SD_ID" = p."SD_ID" LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" '
-            'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"',
-        )
-        if (loc := parse(uri))
-    }
-    return _Locations(dbs, tables, partitions)
+    partitions: dict[str, tuple[str, str]] = {}
+    orphaned: set[str] = set()
+    for name, uri, has_table in _rows(
+        ctx,
+        f'SELECT {QUALIFIED} || \'/\' || p."PART_NAME", s."LOCATION", t."TBL_ID" IS NOT NULL '
+        'FROM "PARTITIONS" p '
+        'JOIN "SDS" s ON s."SD_ID" = p."SD_ID" LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" '
+        'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID"',
+    ):
+        if loc := parse(uri):
+            partitions[name] = loc
+            if not has_table:
+                orphaned.add(name)
+    return _Locations(dbs, tables, partitions, orphaned)
 
 
 #: S3 answers for a bucket that cannot be listed, as opposed to an endpoint that is down
@@ -615,8 +762,13 @@ def s3_paths_registered(ctx: CheckContext) -> list[Finding]:
     locs = _locations(ctx)
     table_locs = {loc for loc, _ in locs.tables.values()}
     # under the warehouse root (the default database's location) live the other databases'
-    # directories, as Hive lays them out
-    owned = table_locs | set(locs.databases.values())
+    # directories, as Hive lays them out; partitions added with their own LOCATION may live
+    # anywhere
+    owned = (
+        table_locs
+        | set(locs.databases.values())
+        | {loc for name, loc in locs.partitions.items() if name not in locs.orphaned}
+    )
     listing = _listed_directories(s3, [*locs.databases.values(), *table_locs])
     present = listing.directories
     where = {f"database {n}": loc for n, loc in locs.databases.items()}
@@ -682,6 +834,11 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("table_count_per_database", "tables per database as expected", table_count_per_database),
     Check(
+        "objects_match_baseline",
+        "databases, tables, indexes, functions defined as at the baseline",
+        objects_match_baseline,
+    ),
+    Check(
         "partitioned_tables_without_partitions",
         "partitioned tables with no partitions (info)",
         partitioned_tables_without_partitions,
@@ -699,9 +856,23 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("dangling_references", "rows referencing deleted parents", dangling_references),
     Check(
+        "required_references",
+        "references HMS needs to serve an object are set",
+        required_references,
+    ),
+    Check(
+        "shared_owned_rows",
+        "storage descriptors and serdes used by one owner each",
+        shared_owned_rows,
+    ),
+    Check("objects_without_columns", "tables and partitions with columns", objects_without_columns),
+    Check(
         "leaked_storage_descriptors",
         "storage descriptors used by nothing",
         leaked_storage_descriptors,
+    ),
+    Check(
+        "unreferenced_rows", "column descriptors and serdes used by something", unreferenced_rows
     ),
     Check(
         "part_name_matches_key_vals",

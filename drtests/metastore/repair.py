@@ -17,6 +17,7 @@ import psycopg
 
 from drtests.errors import RestoreFailed
 from drtests.metastore.changes import has_notifications, record_event
+from drtests.metastore.model import read_model
 from drtests.metastore.partitions import walk_partitions
 from drtests.metastore.schema import SEQUENCE_PREFIX
 from drtests.objectstore import split_uri
@@ -250,8 +251,14 @@ def delete_storage_descriptors(conn: psycopg.Connection[Any], sd_ids: list[int])
             (sd_ids,),
         ).fetchall()
     ]
-    for child in ("SD_PARAMS", "BUCKETING_COLS", "SORT_COLS", "SKEWED_COL_VALUE_LOC_MAP", "SDS"):
-        conn.execute(f'DELETE FROM "{child}" WHERE "SD_ID" = ANY(%s)', (sd_ids,))
+    # its parts, as the model says (params, bucketing, sort and skew columns, …), then it
+    for part in read_model(conn).into("SDS"):
+        if part.part_of:
+            conn.execute(
+                f'DELETE FROM "{part.child}" WHERE "{part.column}" = ANY(%s)'.encode(),
+                (sd_ids,),
+            )
+    conn.execute('DELETE FROM "SDS" WHERE "SD_ID" = ANY(%s)', (sd_ids,))
     conn.execute(
         'DELETE FROM "SERDE_PARAMS" WHERE "SERDE_ID" = ANY(%(s)s) AND NOT EXISTS '
         '(SELECT 1 FROM "SDS" WHERE "SDS"."SERDE_ID" = "SERDE_PARAMS"."SERDE_ID")',
@@ -294,6 +301,75 @@ def msck_repair(
 
 # ------------------------------------------------------------------ consistency repair
 
+
+def _lost_references(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Per parent table, how many references point nowhere or, where HMS needs them, are
+    NULL: while any is lost, a row nothing uses may be the lost one, and is kept."""
+    lost: dict[str, int] = {}
+    for relation in read_model(conn).relations:
+        null = f'c."{relation.column}" IS NULL OR ' if relation.required else ""
+        row = conn.execute(
+            f'SELECT count(*) FROM "{relation.child}" c WHERE {null}(c."{relation.column}" '
+            f'IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{relation.parent}" p '
+            f'WHERE p."{relation.parent_column}" = c."{relation.column}"))'.encode()
+        ).fetchone()
+        if row and row[0]:
+            lost[relation.parent] = lost.get(relation.parent, 0) + int(row[0])
+    return lost
+
+
+#: a table's or partition's storage descriptor, recognised by its location
+_SD_CANDIDATES = {
+    "TBLS": (
+        'SELECT o."TBL_ID", x."SD_ID" FROM "TBLS" o JOIN ({leaked}) l ON true '
+        'JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
+        "WHERE rtrim(x.\"LOCATION\", '/') LIKE '%%/' || lower(o.\"TBL_NAME\") "
+        'AND (o."SD_ID" IS NULL OR NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SD_ID" = o."SD_ID"))',
+        "TBL_ID",
+    ),
+    "PARTITIONS": (
+        'SELECT o."PART_ID", x."SD_ID" FROM "PARTITIONS" o JOIN ({leaked}) l ON true '
+        'JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
+        "WHERE rtrim(x.\"LOCATION\", '/') LIKE '%%/' || o.\"PART_NAME\" "
+        'AND (o."SD_ID" IS NULL OR NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SD_ID" = o."SD_ID"))',
+        "PART_ID",
+    ),
+}
+
+
+def relink_lost_references(conn: psycopg.Connection[Any], report: ConsistencyRepair) -> None:
+    """Give back what is provably theirs: a table or partition that lost its storage
+    descriptor gets the one unused descriptor whose location is its own (exactly one
+    candidate, claimed by no one else); a partition whose storage descriptor lost its column
+    descriptor gets its table's (Hive shares it)."""
+    from drtests.metastore.checks import leaked_sds_sql
+
+    for owner, (query, key) in _SD_CANDIDATES.items():
+        pairs = conn.execute(query.format(leaked=leaked_sds_sql(conn)).encode()).fetchall()
+        owners: dict[Any, list[Any]] = {}
+        claims: dict[Any, int] = {}
+        for owner_id, sd_id in pairs:
+            owners.setdefault(owner_id, []).append(sd_id)
+            claims[sd_id] = claims.get(sd_id, 0) + 1
+        for owner_id, sds in sorted(owners.items()):
+            if len(sds) == 1 and claims[sds[0]] == 1:
+                conn.execute(
+                    f'UPDATE "{owner}" SET "SD_ID" = %s WHERE "{key}" = %s'.encode(),
+                    (sds[0], owner_id),
+                )
+                report.relinked.append(f"{owner}.{key} {owner_id} → SD_ID {sds[0]}")
+    rows = conn.execute(
+        'UPDATE "SDS" s SET "CD_ID" = ts."CD_ID" FROM "PARTITIONS" p, "TBLS" t, "SDS" ts '
+        'WHERE p."SD_ID" = s."SD_ID" AND t."TBL_ID" = p."TBL_ID" AND ts."SD_ID" = t."SD_ID" '
+        'AND ts."CD_ID" IN (SELECT "CD_ID" FROM "CDS") '
+        'AND (s."CD_ID" IS NULL OR s."CD_ID" NOT IN (SELECT "CD_ID" FROM "CDS")) '
+        'RETURNING s."SD_ID", ts."CD_ID"'
+    ).fetchall()
+    report.relinked += [
+        f"SDS.CD_ID of partition SD_ID {sd} → its table's CD_ID {cd}" for sd, cd in rows
+    ]
+
+
 REPAIRABLE = ("sequence_counters", "leaked_storage_descriptors", "part_name_matches_key_vals")
 
 
@@ -305,6 +381,7 @@ class ConsistencyRepair:
     leaked_cds: int = 0
     leaked_serdes: int = 0
     part_names: int = 0
+    relinked: list[str] = field(default_factory=list)
     not_repaired: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -314,6 +391,8 @@ class ConsistencyRepair:
             f"descriptors ({self.leaked_serdes} serdes, {self.leaked_cds} column "
             f"descriptors), {self.part_names} partition names"
         )
+        if self.relinked:
+            fixed += f", {len(self.relinked)} lost references re-linked ({self.relinked[0]}, …)"
         if self.not_repaired:
             fixed += "; not repaired: " + "; ".join(self.not_repaired)
         return fixed
@@ -369,17 +448,30 @@ def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> Consist
             if cur.rowcount:
                 report.sequences.append("NOTIFICATION_SEQUENCE")
 
+        relink_lost_references(conn, report)
+        lost = _lost_references(conn)
         leaked = [r[0] for r in conn.execute(leaked_sds_sql(conn)).fetchall()]
-        report.leaked_sds = len(leaked)
-        delete_storage_descriptors(conn, leaked)
-        conn.execute(
-            'DELETE FROM "SERDE_PARAMS" WHERE "SERDE_ID" IN (SELECT "SERDE_ID" FROM "SERDES" se '
-            'WHERE NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SERDE_ID" = se."SERDE_ID"))'
-        )
-        report.leaked_serdes = conn.execute(
-            'DELETE FROM "SERDES" se WHERE NOT EXISTS (SELECT 1 FROM "SDS" s '
-            'WHERE s."SERDE_ID" = se."SERDE_ID")'
-        ).rowcount
+        if leaked and lost:
+            report.not_repaired.append(
+                f"{len(leaked)} storage descriptors that nothing uses kept: "
+                f"{sum(lost.values())} references are lost ({', '.join(sorted(lost))}) and "
+                "one may be theirs (re-link it, or restore: Options 1 and 2)"
+            )
+        else:
+            report.leaked_sds = len(leaked)
+            delete_storage_descriptors(conn, leaked)
+        unused_serdes = unused_sql(conn, "SERDES", "SERDE_ID")
+        if lost:
+            kept = conn.execute(f"SELECT count(*) FROM ({unused_serdes}) x").fetchone()
+            if kept and kept[0]:
+                report.not_repaired.append(
+                    f"{kept[0]} serdes that nothing uses kept while references are lost"
+                )
+        else:
+            conn.execute(f'DELETE FROM "SERDE_PARAMS" WHERE "SERDE_ID" IN ({unused_serdes})')
+            report.leaked_serdes = conn.execute(
+                f'DELETE FROM "SERDES" WHERE "SERDE_ID" IN ({unused_serdes})'
+            ).rowcount
         # a column descriptor nothing uses may still be the only record of a table's
         # columns (its storage descriptor's link broken): only empty ones are deleted
         unused_cds = unused_sql(conn, "CDS", "CD_ID")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from drtests.errors import DRError
 from drtests.evidence.model import CheckRecord, FindingRecord
 from drtests.metastore.checks import CheckContext, inventory, run_checks
+from drtests.metastore.objects import definitions
 from drtests.postgres import TableFingerprint, table_fingerprints
 from drtests.results import CheckResult, Finding
 from drtests.schema_fingerprint import SchemaFingerprint, compare_schema, schema_fingerprint
@@ -28,10 +29,14 @@ class Baseline:
     fingerprints: dict[str, TableFingerprint]
     tables_per_database: dict[str, int]
     schema: SchemaFingerprint
+    #: each served object's definition (see ``objects.definitions``)
+    objects: dict[str, str] = field(default_factory=dict)
 
 
 def take_baseline(conn: psycopg.Connection[Any]) -> Baseline:
-    return Baseline(table_fingerprints(conn), inventory(conn), schema_fingerprint(conn))
+    return Baseline(
+        table_fingerprints(conn), inventory(conn), schema_fingerprint(conn), definitions(conn)
+    )
 
 
 class _FingerprintFile(BaseModel):
@@ -50,6 +55,7 @@ class BaselineFile(BaseModel):
     tables_per_database: dict[str, int]
     fingerprints: dict[str, _FingerprintFile]
     schema_facts: list[tuple[str, str, str]]
+    objects: dict[str, str] = {}
 
     @classmethod
     def of(cls, baseline: Baseline, source: str) -> BaselineFile:
@@ -62,6 +68,7 @@ class BaselineFile(BaseModel):
                 for t, f in baseline.fingerprints.items()
             },
             schema_facts=[(k, s, d) for (k, s), d in sorted(baseline.schema.facts.items())],
+            objects=baseline.objects,
         )
 
     def baseline(self) -> Baseline:
@@ -69,6 +76,7 @@ class BaselineFile(BaseModel):
             {t: TableFingerprint(f.rows, f.sha256) for t, f in self.fingerprints.items()},
             dict(self.tables_per_database),
             SchemaFingerprint({(k, s): d for k, s, d in self.schema_facts}),
+            dict(self.objects),
         )
 
 
@@ -121,7 +129,9 @@ def detect(
     s3: S3Client | None,
 ) -> list[CheckResult]:
     """The runbook's detection queries (corrected) and schematool's checks."""
-    return run_checks(CheckContext(conn, allow_list, baseline.tables_per_database, s3))
+    return run_checks(
+        CheckContext(conn, allow_list, baseline.tables_per_database, s3, baseline.objects or None)
+    )
 
 
 def compare_fingerprints(conn: psycopg.Connection[Any], baseline: Baseline) -> CheckResult:
