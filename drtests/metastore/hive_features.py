@@ -104,8 +104,6 @@ def seed_feature_rich(client: Any, warehouse: str, other_bucket: str) -> None:
         )
     )
     # a primary key
-    keyed = client.get_table("sales", "customers")
-    del keyed  # created above; the key goes on a new table with its constraint
     client.create_table_with_constraints(
         ttypes.Table(
             tableName="accounts",
