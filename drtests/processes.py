@@ -110,6 +110,11 @@ class Supervised(Protocol):
     def log_tail(self, lines: int = 3) -> str: ...
 
 
+#: what servers print when their port is taken (Java, PostgreSQL, Python)
+BIND_FAILURES = ("Address already in use", "BindException", "could not bind")
+REBINDS = 3
+
+
 class ManagedProcess:
     """A child process with a log file, a readiness probe, kill -9 and clean stop."""
 
@@ -132,6 +137,8 @@ class ManagedProcess:
         self.death_signal = death_signal
         self.stop_signal = stop_signal
         self._proc: subprocess.Popen[bytes] | None = None
+        #: a new argv on a new port, for a server whose port was taken before it bound it
+        self.rebind: Callable[[], list[str]] | None = None
         #: wall-clock time of the last start, for probes that compare with heartbeats
         self.started_at: float | None = None
 
@@ -163,14 +170,42 @@ class ManagedProcess:
             )
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float:
+        """Wait until ``probe`` answers. A server that lost its port between choosing and
+        binding ("address already in use") is given a new one by ``rebind`` and started
+        again, up to REBINDS times, within the same timeout."""
+        rebinds = 0
+        seen = self._log_size()
+
         def ready() -> bool:
+            nonlocal rebinds, seen
             if not self.running():
+                lost_port = any(m in self._log_since(seen) for m in BIND_FAILURES)
+                if lost_port and self.rebind is not None and rebinds < REBINDS:
+                    rebinds += 1
+                    self.argv = self.rebind()
+                    seen = self._log_size()
+                    self.start()
+                    return False
                 raise EnvironmentUnavailable(
                     f"{self.name} exited during start-up; see {self.log_path}: {self.log_tail()}"
                 )
             return probe()
 
         return wait_until(ready, timeout, self.name)
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def kill(self) -> None:
         """kill -9 of the process and everything it started, as a pod kill would (a

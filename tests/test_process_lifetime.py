@@ -124,3 +124,44 @@ def test_supervisor_restarts_a_killed_workload_and_measures_it(tmp_path: Path) -
     finally:
         platform.stop_all()
     assert not process.running()
+
+
+SERVER = (
+    "import socket, sys, time\n"
+    "s = socket.socket()\n"
+    "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+    "s.listen()\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_a_server_whose_port_was_taken_is_started_again_on_another(tmp_path: Path) -> None:
+    """Between choosing a free port and the server binding it, something else took it: the
+    server is given another port and started again, within the same readiness wait."""
+    import socket
+
+    from drtests.processes import ManagedProcess, free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))  # bound, not listening: only the bind fails
+        ports = [taken.getsockname()[1]]
+        process = ManagedProcess(
+            "server", [sys.executable, "-c", SERVER, str(ports[0])], tmp_path / "server.log"
+        )
+
+        def rebind() -> list[str]:
+            ports.append(free_port())
+            return [*process.argv[:-1], str(ports[-1])]
+
+        def answers() -> bool:
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", ports[-1])) == 0
+
+        process.rebind = rebind
+        process.start()
+        try:
+            process.wait_ready(answers, timeout=20)
+        finally:
+            process.stop()
+    assert len(ports) == 2, ports
+    assert "Address already in use" in (tmp_path / "server.log").read_text()

@@ -103,6 +103,13 @@ class HiveMetastoreService:
             workdir / "hive-metastore.log",
             death_signal=signal.SIGKILL,
         )
+        self.process.rebind = self._new_port
+
+    def _new_port(self) -> list[str]:
+        """The port was taken between choosing it and the JVM binding it: another one."""
+        self.port = free_port()
+        self.process.name = f"hive-metastore:{self.port}"
+        return [*self.process.argv[:-1], str(self.port)]
 
     def _write_site(self, pg: PostgresEndpoint, database: str, buckets: tuple[str, ...]) -> None:
         """hive-site.xml with the JDBC credentials, readable by this user only."""
