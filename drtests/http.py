@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 
 T = TypeVar("T")
@@ -77,12 +78,18 @@ def retry_transient(
         # the first attempt gets its full bound; later ones no more than the time left
         per_attempt = timeout if first or remaining is None else min(timeout, remaining)
         first = False
+        began = time.monotonic()
         try:
-            return attempt(per_attempt)
+            result = attempt(per_attempt)
         except Exception as exc:
+            patience.record(slow=timed_out(exc) or time.monotonic() - began > patience.SLOW_S)
             left = None if deadline is None else deadline - time.monotonic()
             if left is None or left <= MIN_ATTEMPT_S + min(pause, left) or not retry_if(exc):
                 raise
+        else:
+            patience.record(slow=time.monotonic() - began > patience.SLOW_S)
+            return result
+        patience.record(retried=True)
         time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_S)
 

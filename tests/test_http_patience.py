@@ -220,3 +220,23 @@ def test_an_answer_cut_off_is_retried(slow_server: SlowServer) -> None:
     )
     listener.close()
     assert found == {} and cut["n"] == 3
+
+
+def test_a_step_records_its_slow_and_retried_requests(slow_server: SlowServer) -> None:
+    """A slow platform is visible in the evidence (the step's counts) without failing it."""
+    from drtests.procedures.journal import Journal
+
+    journal = Journal()
+    with journal.step("Run a DAG end to end", "000 Post-Restore Validation") as step:
+        request_json(
+            "GET",
+            f"{slow_server.url}/counted",
+            what="probe",
+            timeout=CLIENT_TIMEOUT_S,
+            retry_until=time.monotonic() + 30,
+        )
+    slow_server.slow = 0
+    with journal.step("Quick", "-") as quick:
+        request_json("GET", f"{slow_server.url}/quick", what="probe", timeout=5)
+    assert (step.status, step.slow_requests, step.retried_requests) == ("passed", 2, 2)
+    assert (quick.slow_requests, quick.retried_requests) == (0, 0)

@@ -30,6 +30,9 @@ class StepRecord(BaseModel):
     duration_s: float = 0.0
     status: StepStatus = "passed"
     detail: str = ""
+    #: requests of this step slower than drtests.patience.SLOW_S, and ones sent again
+    slow_requests: int = 0
+    retried_requests: int = 0
 
 
 class FindingRecord(BaseModel):

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from drtests.evidence.model import ObjectiveResult, RunRecord, ScenarioRecord
+from drtests.patience import SLOW_S
 from drtests.redaction import Redactor
 
 
@@ -80,6 +81,18 @@ def print_summary(run: RunRecord, console: Console) -> None:
         style = "green" if row[-1] in {"passed", "control-held"} else "red"
         table.add_row(*(escape(c) for c in row[:-1]), f"[{style}]{row[-1]}[/{style}]")
     console.print(table)
+    console.print(patience_line(run))
+
+
+def patience_line(run: RunRecord) -> str:
+    """How slow the platform was: visible, never a failure by itself."""
+    steps = [st for s in run.scenarios for st in s.steps]
+    slow = sum(st.slow_requests for st in steps)
+    retried = sum(st.retried_requests for st in steps)
+    return (
+        f"Platform patience: {slow} requests slower than {SLOW_S:g} s, {retried} sent again "
+        "after a timeout, refusal or 5xx (slow is not a failure: only a step's deadline is)"
+    )
 
 
 def _objective(s: ScenarioRecord, which: str) -> ObjectiveResult | None:
@@ -194,6 +207,7 @@ def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
         )
     met = sum(c.status == "met" for c in run.clauses)
     lines.append(f"- Compliance mapping: {met} of {len(run.clauses)} clauses met")
+    lines.append(f"- {patience_line(run)}")
     path = run_dir / "summary.md"
     path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
     return path

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import allure
 
+from drtests import patience
 from drtests.errors import DRError
 from drtests.evidence.model import StepRecord
 from drtests.ledger import utcnow
@@ -74,6 +75,7 @@ class Journal:
         if self._progress is not None:
             self._progress(name)
         start = time.monotonic()
+        before = patience.tally()
         with allure.step(f"{name} ({runbook_step})"):
             try:
                 yield record
@@ -83,6 +85,8 @@ class Journal:
                 raise
             finally:
                 record.duration_s = round(time.monotonic() - start, 3)
+                waited = patience.tally() - before
+                record.slow_requests, record.retried_requests = waited.slow, waited.retried
                 record.ended_at = utcnow()
                 if self._finished is not None:
                     self._finished(record)
