@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from drtests import patience
 from drtests.errors import EnvironmentUnavailable
+from drtests.load import client_url
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({502, 503, 504})
@@ -107,6 +108,7 @@ def request_json(
 
     With ``retry_until`` (a ``time.monotonic()`` deadline) transient failures are retried
     until then; callers pass it only for requests that may be sent twice."""
+    url = client_url(url)
     data = None if body is None else json.dumps(body).encode()
     headers = {"Accept": "application/json"}
     if data is not None:

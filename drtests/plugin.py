@@ -25,6 +25,7 @@ from drtests.evidence.model import Attestation, Participant, RunRecord
 from drtests.evidence.render import print_summary
 from drtests.evidence.store import read_scenarios, runbook_hashes
 from drtests.ledger import FaultLedger, utcnow
+from drtests.load import CpuHog, slow_network
 from drtests.monitoring.progress import ProgressPusher
 from drtests.redaction import Redactor
 from drtests.safety import DryRunStop, SafetyRails
@@ -62,9 +63,12 @@ class DRSession:
     manifest_head: str = ""
     #: restore progress pushed to a Pushgateway, when one is configured
     progress: ProgressPusher | None = None
+    #: load mode (``--dr-load``): what the run was put under
+    load: str = ""
 
 
 dr_session_key = pytest.StashKey[DRSession]()
+load_key = pytest.StashKey[CpuHog]()
 # hooks without a config argument (logreport) reach the terminal through this
 _controller_config: pytest.Config | None = None
 
@@ -105,6 +109,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PROFILE",
         default=None,
         help="typed confirmation for production targets: the profile's name",
+    )
+    group.addoption(
+        "--dr-load",
+        action="store_true",
+        help="load mode: one busy process per core and a slow network in front of the HTTP "
+        "services, for the whole run (slow must not be reported as broken)",
+    )
+    group.addoption(
+        "--dr-load-delay",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="load mode: how long each HTTP response is held back (default 3)",
     )
     group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")
     group.addoption(
@@ -168,9 +185,27 @@ def pytest_configure(config: pytest.Config) -> None:
         started_at=utcnow(),
         controller=controller,
     )
+    if config.getoption("dr_load"):
+        delay = float(config.getoption("dr_load_delay"))
+        slow_network(delay)  # in every process: each has its own clients
+        if controller:
+            hog = CpuHog()
+            hog.start()
+            config.stash[load_key] = hog
+            config.stash[dr_session_key].load = (
+                f"{hog.processes} busy processes (one per core), every HTTP response held "
+                f"back {delay:g} s"
+            )
     if controller:
         global _controller_config
         _controller_config = config
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hog = config.stash.get(load_key, None)
+    if hog is not None:
+        hog.stop()
+    slow_network(None)
 
 
 def dr_session(config: pytest.Config) -> DRSession:
@@ -317,6 +352,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         scenarios=scenarios,
         participants=participants,
         attestations=attestations,
+        load=dr.load,
     )
     dr.manifest_head = write_reports(dr.run_dir, run, dr.redact)
     dr.run = run

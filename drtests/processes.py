@@ -68,10 +68,12 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def http_ok(url: str, timeout: float = 2) -> bool:
+def http_ok(url: str, timeout: float = 10) -> bool:
     """A readiness probe: the URL answers 200 (loopback services only)."""
+    from drtests.load import client_url
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(client_url(url), timeout=timeout) as resp:  # noqa: S310
             return bool(resp.status == 200)
     except OSError:
         return False

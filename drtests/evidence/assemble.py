@@ -33,6 +33,7 @@ def assemble_run(
     scenarios: list[ScenarioRecord],
     participants: list[Participant],
     attestations: list[Attestation],
+    load: str = "",
 ) -> RunRecord:
     for record in scenarios:
         record.failure_category = categorize(record)
@@ -53,6 +54,7 @@ def assemble_run(
         profile_sha256=profile.fingerprint(),
         runbooks=runbooks,
         dry_run=dry_run,
+        load=load,
         scope=profile.scope,
         participants=people,
         scenarios=scenarios,

@@ -152,6 +152,8 @@ class RunRecord(BaseModel):
     profile_sha256: str
     runbooks: dict[str, str] = Field(default_factory=dict)
     dry_run: bool = False
+    #: load mode (``--dr-load``): the busy processes and network delay the run was under
+    load: str = ""
     scope: str = ""
     participants: list[Participant] = Field(default_factory=list)
     scenarios: list[ScenarioRecord] = Field(default_factory=list)

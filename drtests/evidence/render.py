@@ -89,9 +89,10 @@ def patience_line(run: RunRecord) -> str:
     steps = [st for s in run.scenarios for st in s.steps]
     slow = sum(st.slow_requests for st in steps)
     retried = sum(st.retried_requests for st in steps)
+    under = f"; load mode: {run.load}" if run.load else ""
     return (
         f"Platform patience: {slow} requests slower than {SLOW_S:g} s, {retried} sent again "
-        "after a timeout, refusal or 5xx (slow is not a failure: only a step's deadline is)"
+        "after a timeout, refusal or 5xx (slow is not a failure: only a step's deadline is)" + under
     )
 
 

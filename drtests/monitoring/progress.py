@@ -11,6 +11,7 @@ from urllib.error import URLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
 
 from drtests.http import retry_transient, timed_out
+from drtests.load import client_url
 
 JOB = "drtests"
 # every scenario is fault → detect → restore → verify → record: completion is the share of
@@ -91,7 +92,7 @@ class ProgressPusher:
     def push(self) -> None:
         def attempt(timeout: float) -> None:
             push_to_gateway(
-                self.url,
+                client_url(self.url),
                 job=JOB,
                 registry=self.registry,
                 grouping_key=self.grouping,

@@ -11,6 +11,7 @@ from typing import Any
 
 from drtests.errors import EnvironmentUnavailable
 from drtests.http import request_json
+from drtests.processes import http_ok
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,7 @@ class PrometheusAPI:
         return {r["name"] for g in groups for r in g["rules"]}
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:  # noqa: S310
-                return bool(resp.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"{self.url}/-/ready")
 
     def wait_for(self, expr: str, timeout: float = 30.0, interval: float = 0.5) -> list[Sample]:
         """Wait until ``expr`` returns a sample (scrapes and rule evaluations take a moment)."""
