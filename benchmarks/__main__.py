@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import metastore, objectstore, pitr, repair
+from benchmarks import checks, metastore, objectstore, pitr, repair
 from benchmarks.common import Row, timed
 from drtests.config import SeedSettings
 from drtests.objectstore import LocalS3Server
@@ -27,7 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(prog="benchmarks")
     parser.add_argument(
-        "--only", choices=("metastore", "msck", "pitr", "s3", "gameday"), action="append"
+        "--only",
+        choices=("metastore", "checks", "msck", "pitr", "s3", "gameday"),
+        action="append",
+    )
+    parser.add_argument(
+        "--check-sizes",
+        default="2000,20000",
+        help="partitions per partitioned table for the checks section (50 such tables)",
     )
     parser.add_argument("--databases", type=int, default=5)
     parser.add_argument("--tables", type=int, default=12)
@@ -37,7 +44,7 @@ def main() -> int:
     parser.add_argument("--s3-objects", type=int, default=1000)
     parser.add_argument("--s3-object-kib", type=int, default=64)
     args = parser.parse_args()
-    sections = set(args.only or ("metastore", "msck", "pitr", "s3", "gameday"))
+    sections = set(args.only or ("metastore", "checks", "msck", "pitr", "s3", "gameday"))
 
     rows: list[Row] = []
     workdir = Path(tempfile.mkdtemp(prefix="drtests-bench-"))
@@ -53,6 +60,9 @@ def main() -> int:
                 write_objects=False,
             )
             rows += metastore.run(workdir, s3, settings)
+        if "checks" in sections:
+            sizes = tuple(int(n) for n in args.check_sizes.split(","))
+            rows += checks.run(workdir, sizes)
         if "msck" in sections:
             rows += repair.run(workdir, args.msck_partitions)
         if "pitr" in sections:
