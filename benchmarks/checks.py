@@ -83,8 +83,15 @@ def _child(dsn: str) -> None:
             if not results[0].ok:
                 raise SystemExit(f"{check.name} not clean: {results[0]}")
             times[check.name] = seconds
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"checks": times, "peak_rss_mb": peak}))
+    print(json.dumps({"checks": times, "peak_rss_mb": _high_water_mb()}))
+
+
+def _high_water_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss would include the parent's at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -51,7 +51,15 @@ def sql_escape_path_name(column: str) -> str:
     expr = f"replace({column}, chr(37), chr(37) || '25')"
     for char in sorted(_ESCAPED - {"%"}):
         expr = f"replace({expr}, chr({ord(char)}), chr(37) || '{ord(char):02X}')"
-    return f"CASE WHEN coalesce({column}, '') = '' THEN '{DEFAULT_PARTITION}' ELSE {expr} END"
+    # one regular expression finds that most values have nothing to escape (its class of
+    # the escaped characters is a constant, folded when the query is planned)
+    members = " || ".join(
+        ("chr(92) || " if c in "\\]^-[" else "") + f"chr({ord(c)})" for c in sorted(_ESCAPED)
+    )
+    return (
+        f"CASE WHEN coalesce({column}, '') = '' THEN '{DEFAULT_PARTITION}' "
+        f"WHEN {column} !~ ('[' || {members} || ']') THEN {column} ELSE {expr} END"
+    )
 
 
 @dataclass
