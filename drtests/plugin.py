@@ -29,6 +29,7 @@ from drtests.load import CpuHog, slow_network
 from drtests.monitoring.progress import ProgressPusher
 from drtests.redaction import Redactor
 from drtests.safety import DryRunStop, SafetyRails
+from drtests.timing import RunTimes
 
 RUN_ID_ENV = "DRTESTS_RUN_ID"
 MARKERS = {
@@ -71,6 +72,8 @@ dr_session_key = pytest.StashKey[DRSession]()
 load_key = pytest.StashKey[CpuHog]()
 # hooks without a config argument (logreport) reach the terminal through this
 _controller_config: pytest.Config | None = None
+#: every test's phases, by worker: where the game day's time goes
+_run_times = RunTimes()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -307,6 +310,7 @@ def pytest_report_teststatus(
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _run_times.record(report)
     if report.when != "teardown":  # the scenario fixture adds its figures at teardown
         return
     props = dict(report.user_properties)
@@ -391,6 +395,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         file=terminalreporter._tw._file, width=max(170, terminalreporter._tw.fullwidth)
     )
     print_summary(dr.run, console)
+    for line in _run_times.lines():
+        terminalreporter.write_line(line)
     terminalreporter.write_line(f"evidence: {dr.run_dir}")
     terminalreporter.write_line(f"evidence manifest head (sha256): {dr.manifest_head}")
     plan = _read_lines(dr.run_dir / "plan.txt")
