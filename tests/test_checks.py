@@ -186,3 +186,53 @@ def test_a_database_the_baseline_does_not_know_fails_the_count(
     assert not count.ok
     assert [f.subject for f in count.findings] == [dropped]
     assert "not in the baseline" in count.findings[0].detail
+
+
+def test_a_key_name_hive_escapes_is_not_a_finding(metastore: MetastoreUnderTest) -> None:
+    """Hive escapes a partition key's name in PART_NAME as it does a value (``a:b`` is
+    ``a%3Ab``): a table whose key has such a name is not reported."""
+    from drtests.metastore.partitions import make_part_name
+
+    with metastore.connect() as conn:
+        tbl_id = conn.execute(
+            'SELECT "TBL_ID" FROM "PARTITION_KEYS" GROUP BY 1 HAVING count(*) = 1 LIMIT 1'
+        ).fetchone()
+        assert tbl_id is not None
+        conn.execute(
+            'UPDATE "PARTITION_KEYS" SET "PKEY_NAME" = \'a:b\' WHERE "TBL_ID" = %s', tbl_id
+        )
+        for part_id, value in conn.execute(
+            'SELECT p."PART_ID", v."PART_KEY_VAL" FROM "PARTITIONS" p JOIN "PARTITION_KEY_VALS" v '
+            'USING ("PART_ID") WHERE p."TBL_ID" = %s',
+            tbl_id,
+        ).fetchall():
+            conn.execute(
+                'UPDATE "PARTITIONS" SET "PART_NAME" = %s WHERE "PART_ID" = %s',
+                (make_part_name(["a:b"], [value]), part_id),
+            )
+        baseline = metastore.baseline()
+    results = _by_name(metastore.detect(baseline))
+    assert results["part_name_matches_key_vals"].findings == []
+
+
+def test_two_partitions_swapping_storage_descriptors_are_named_by_their_table(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    """Each served with the other's location: nothing dangles and nothing is NULL, so only
+    the baseline's partition digest of their table can tell, and it names the table."""
+    with metastore.connect() as conn:
+        rows = conn.execute(
+            'SELECT p."PART_ID", p."SD_ID", d."NAME" || \'.\' || t."TBL_NAME" FROM "PARTITIONS" p '
+            'JOIN "TBLS" t USING ("TBL_ID") JOIN "DBS" d USING ("DB_ID") ORDER BY 1 LIMIT 2'
+        ).fetchall()
+        (first, first_sd, table), (second, second_sd, _) = rows
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            'UPDATE "PARTITIONS" SET "SD_ID" = %s WHERE "PART_ID" = %s', (second_sd, first)
+        )
+        conn.execute(
+            'UPDATE "PARTITIONS" SET "SD_ID" = %s WHERE "PART_ID" = %s', (first_sd, second)
+        )
+    found = _by_name(metastore.detect(baseline))["objects_match_baseline"].findings
+    assert [f.subject for f in found] == [f"partitions of table {table}"], found
+    assert "location" in found[0].detail

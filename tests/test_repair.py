@@ -273,3 +273,19 @@ def test_unused_storage_descriptors_are_kept_while_a_reference_is_lost(
     assert kept == (1,), "a storage descriptor that may be the lost one was deleted"
     assert report.leaked_sds == 0 and report.relinked == []
     assert any("kept" in line and "lost" in line for line in report.not_repaired), report
+
+
+def test_a_partition_that_lost_its_columns_is_not_given_the_tables(
+    metastore: MetastoreUnderTest,
+) -> None:
+    """After an ALTER TABLE a partition keeps its older columns: when its storage descriptor
+    loses its column descriptor, the table's is not proof of what they were. The repair
+    leaves it reported instead of hiding it."""
+    with metastore.connect() as conn:
+        sd_id = conn.execute('SELECT "SD_ID" FROM "PARTITIONS" ORDER BY 1 LIMIT 1').fetchone()
+        assert sd_id is not None
+        conn.execute('UPDATE "SDS" SET "CD_ID" = NULL WHERE "SD_ID" = %s', sd_id)
+        report = repair_consistency(conn)
+        after = conn.execute('SELECT "CD_ID" FROM "SDS" WHERE "SD_ID" = %s', sd_id).fetchone()
+    assert after == (None,) and report.relinked == []
+    assert "required_references" in failed(metastore.detect(metastore.baseline()))

@@ -9,7 +9,7 @@ check names its findings, like pgBackRest's ``verify`` names each bad file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -197,6 +197,15 @@ def objects_match_baseline(ctx: CheckContext) -> list[Finding]:
             detail = "missing"
         elif want is None:
             detail = "not in the baseline"
+        elif name.startswith("partitions of "):
+            was = dict(p.split("=", 1) for p in want.split(" | "))
+            now_ = dict(p.split("=", 1) for p in got.split(" | "))
+            detail = (
+                f"{now_['count']} partitions, baseline {was['count']}"
+                if now_["count"] != was["count"]
+                else f"the same {now_['count']} partitions, but a name, location, format, "
+                "serde or column list differs from the baseline"
+            )
         else:
             was = dict(p.split("=", 1) for p in want.split(" | ") if "=" in p)
             differs = [
@@ -487,8 +496,24 @@ def _leaked(ctx: CheckContext, check: str, table: str, key: str, what: str) -> l
 
 def leaked_storage_descriptors(ctx: CheckContext) -> list[Finding]:
     """Storage descriptors no table, partition or index uses (by the model: the schema's
-    foreign keys and Hive's): what a half-done drop leaves."""
-    return _leaked(ctx, "leaked_storage_descriptors", "SDS", "SD_ID", "storage descriptors")
+    foreign keys and Hive's): what a half-done drop leaves. Their locations are named: one
+    may be the last record of a partition stored outside its table's directory."""
+    findings = _leaked(ctx, "leaked_storage_descriptors", "SDS", "SD_ID", "storage descriptors")
+    if findings:
+        locations = [
+            str(r[0])
+            for r in _rows(
+                ctx,
+                f'SELECT s."LOCATION" FROM "SDS" s WHERE s."SD_ID" IN ({leaked_sds_sql(ctx.conn)}) '
+                'AND s."LOCATION" IS NOT NULL ORDER BY 1 LIMIT 5',
+            )
+        ]
+        if locations:
+            first = findings[0]
+            findings[0] = replace(
+                first, detail=f"{first.detail}; locations: {', '.join(locations)}"
+            )
+    return findings
 
 
 #: rows that exist only to be used: each must be used by something in the model
@@ -515,9 +540,11 @@ def expected_part_name_sql(where: str = "true") -> str:
     escaped_value = sql_escape_path_name('v."PART_KEY_VAL"')
     return (
         'SELECT p."PART_ID", p."TBL_ID", p."PART_NAME", string_agg('
-        + "lower(k.\"PKEY_NAME\") || '=' || "
+        + sql_escape_path_name('lower(k."PKEY_NAME")')
+        + " || '=' || "
         + escaped_value
-        + ', \'/\' ORDER BY k."INTEGER_IDX") AS expected FROM "PARTITIONS" p '
+        + ', \'/\' ORDER BY k."INTEGER_IDX") FILTER (WHERE k."PKEY_NAME" IS NOT NULL) '
+        'AS expected FROM "PARTITIONS" p '
         'LEFT JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
         'LEFT JOIN "PARTITION_KEY_VALS" v '
         'ON v."PART_ID" = p."PART_ID" AND v."INTEGER_IDX" = k."INTEGER_IDX" '
@@ -531,6 +558,8 @@ def mismatched_part_names_sql() -> str:
     by segment (values are escaped, so a '/' never splits one): no name is built for the
     partitions that agree, which are nearly all of them."""
     escaped_value = sql_escape_path_name('v."PART_KEY_VAL"')
+    # Hive escapes the key's name as well as its value (a key ``a:b`` is ``a%3Ab``)
+    escaped_key = sql_escape_path_name('lower(k."PKEY_NAME")')
     segments = "length(p.\"PART_NAME\") - length(replace(p.\"PART_NAME\", '/', '')) + 1"
     return (
         'SELECT p."PART_ID" FROM "PARTITIONS" p LEFT JOIN '
@@ -542,7 +571,7 @@ def mismatched_part_names_sql() -> str:
         'LEFT JOIN "PARTITION_KEY_VALS" v '
         'ON v."PART_ID" = p."PART_ID" AND v."INTEGER_IDX" = k."INTEGER_IDX" '
         'WHERE split_part(p."PART_NAME", \'/\', k."INTEGER_IDX"::int + 1) '
-        f"IS DISTINCT FROM lower(k.\"PKEY_NAME\") || '=' || {escaped_value}"
+        f"IS DISTINCT FROM {escaped_key} || '=' || {escaped_value}"
     )
 
 

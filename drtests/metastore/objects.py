@@ -180,6 +180,27 @@ def _agg(present: set[str], table: str, expression: str, where: str, order: str)
     )
 
 
+def _partition_sets(conn: psycopg.Connection[Any], present: set[str]) -> dict[str, str]:
+    """Per table, its partitions as one order-free digest (the sum of a 64-bit hash of each
+    partition's name, location, formats, serde and columns) and their count: a partition
+    moved, renamed, re-pointed at other columns or another serde changes it, at a cost
+    linear in the partitions and no memory per partition."""
+    if not {"PARTITIONS", "SDS", "SERDES", "COLUMNS_V2"} <= present:
+        return {}
+    rows = conn.execute(
+        'WITH cd AS (SELECT "CD_ID", md5(string_agg("COLUMN_NAME" || \':\' || "TYPE_NAME", '
+        '\',\' ORDER BY "INTEGER_IDX")) AS h FROM "COLUMNS_V2" GROUP BY 1) '
+        "SELECT 'partitions of table ' || coalesce(d.\"NAME\", '?') || '.' || "
+        "coalesce(t.\"TBL_NAME\", '?'), count(*), sum(hashtextextended(concat_ws('|', "
+        'p."PART_NAME", s."LOCATION", s."INPUT_FORMAT", s."OUTPUT_FORMAT", r."SLIB", cd.h), 0)) '
+        'FROM "PARTITIONS" p LEFT JOIN "TBLS" t ON t."TBL_ID" = p."TBL_ID" '
+        'LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" LEFT JOIN "SDS" s ON s."SD_ID" = p."SD_ID" '
+        'LEFT JOIN "SERDES" r ON r."SERDE_ID" = s."SERDE_ID" '
+        'LEFT JOIN cd ON cd."CD_ID" = s."CD_ID" GROUP BY 1'
+    ).fetchall()
+    return {str(name): f"count={count} | digest={digest}" for name, count, digest in rows}
+
+
 def definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """Each database's, table's, index's and function's definition as a client reads it,
     free of ids: what a baseline keeps so a changed object is named, not only counted."""
@@ -201,6 +222,13 @@ def definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
     buckets = _agg(
         present, "BUCKETING_COLS", 'a."BUCKET_COL_NAME"', 'a."SD_ID" = s."SD_ID"', 'a."INTEGER_IDX"'
     )
+    serde_params = _agg(
+        present,
+        "SERDE_PARAMS",
+        "a.\"PARAM_KEY\" || '=' || coalesce(a.\"PARAM_VALUE\", '')",
+        'a."SERDE_ID" = r."SERDE_ID"',
+        'a."PARAM_KEY"',
+    )
     out: dict[str, str] = {}
     for name, location in conn.execute('SELECT "NAME", "DB_LOCATION_URI" FROM "DBS"').fetchall():
         out[f"database {name}"] = f"location={location}"
@@ -210,6 +238,9 @@ def definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
             "concat_ws(' | ', 'type=' || t.\"TBL_TYPE\", 'location=' || s.\"LOCATION\", "
             f"'columns=' || {columns}, 'partition_keys=' || {keys}, "
             "'serde=' || r.\"SLIB\", 'input=' || s.\"INPUT_FORMAT\", "
+            "'output=' || s.\"OUTPUT_FORMAT\", "
+            f"'serde_params=' || md5({serde_params}), "
+            "'view=' || md5(coalesce(t.\"VIEW_EXPANDED_TEXT\", '')), "
             f"'buckets=' || s.\"NUM_BUCKETS\" || ':' || {buckets}) "
             'FROM "TBLS" t LEFT JOIN "DBS" d ON d."DB_ID" = t."DB_ID" '
             'LEFT JOIN "SDS" s ON s."SD_ID" = t."SD_ID" '
@@ -217,6 +248,7 @@ def definitions(conn: psycopg.Connection[Any]) -> dict[str, str]:
         ).encode()
     ).fetchall()
     out.update((str(n), str(v)) for n, v in rows)
+    out.update(_partition_sets(conn, present))
     if "FUNCS" in present:
         for name, klass in conn.execute(
             "SELECT 'function ' || coalesce(d.\"NAME\", '?') || '.' || f.\"FUNC_NAME\", "

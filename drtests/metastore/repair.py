@@ -318,19 +318,24 @@ def _lost_references(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return lost
 
 
-#: a table's or partition's storage descriptor, recognised by its location
+#: a table's or partition's storage descriptor, recognised by its location: exactly where
+#: Hive puts it (the database's location and the table's name; the table's location and
+#: the partition's name), not merely ending in the name
 _SD_CANDIDATES = {
     "TBLS": (
-        'SELECT o."TBL_ID", x."SD_ID" FROM "TBLS" o JOIN ({leaked}) l ON true '
-        'JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
-        "WHERE rtrim(x.\"LOCATION\", '/') LIKE '%%/' || lower(o.\"TBL_NAME\") "
+        'SELECT o."TBL_ID", x."SD_ID" FROM "TBLS" o JOIN "DBS" d ON d."DB_ID" = o."DB_ID" '
+        'JOIN ({leaked}) l ON true JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
+        "WHERE rtrim(x.\"LOCATION\", '/') = "
+        "rtrim(d.\"DB_LOCATION_URI\", '/') || '/' || lower(o.\"TBL_NAME\") "
         'AND (o."SD_ID" IS NULL OR NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SD_ID" = o."SD_ID"))',
         "TBL_ID",
     ),
     "PARTITIONS": (
-        'SELECT o."PART_ID", x."SD_ID" FROM "PARTITIONS" o JOIN ({leaked}) l ON true '
-        'JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
-        "WHERE rtrim(x.\"LOCATION\", '/') LIKE '%%/' || o.\"PART_NAME\" "
+        'SELECT o."PART_ID", x."SD_ID" FROM "PARTITIONS" o '
+        'JOIN "TBLS" t ON t."TBL_ID" = o."TBL_ID" '
+        'JOIN "SDS" ts ON ts."SD_ID" = t."SD_ID" '
+        'JOIN ({leaked}) l ON true JOIN "SDS" x ON x."SD_ID" = l."SD_ID" '
+        "WHERE rtrim(x.\"LOCATION\", '/') = rtrim(ts.\"LOCATION\", '/') || '/' || o.\"PART_NAME\" "
         'AND (o."SD_ID" IS NULL OR NOT EXISTS (SELECT 1 FROM "SDS" s WHERE s."SD_ID" = o."SD_ID"))',
         "PART_ID",
     ),
@@ -339,9 +344,9 @@ _SD_CANDIDATES = {
 
 def relink_lost_references(conn: psycopg.Connection[Any], report: ConsistencyRepair) -> None:
     """Give back what is provably theirs: a table or partition that lost its storage
-    descriptor gets the one unused descriptor whose location is its own (exactly one
-    candidate, claimed by no one else); a partition whose storage descriptor lost its column
-    descriptor gets its table's (Hive shares it)."""
+    descriptor gets the one unused descriptor whose location is exactly its own (one
+    candidate, claimed by no one else). A lost column descriptor is not guessed: after an
+    ALTER TABLE a partition keeps its own, older columns, so the table's would be wrong."""
     from drtests.metastore.checks import leaked_sds_sql
 
     for owner, (query, key) in _SD_CANDIDATES.items():
@@ -358,16 +363,6 @@ def relink_lost_references(conn: psycopg.Connection[Any], report: ConsistencyRep
                     (sds[0], owner_id),
                 )
                 report.relinked.append(f"{owner}.{key} {owner_id} → SD_ID {sds[0]}")
-    rows = conn.execute(
-        'UPDATE "SDS" s SET "CD_ID" = ts."CD_ID" FROM "PARTITIONS" p, "TBLS" t, "SDS" ts '
-        'WHERE p."SD_ID" = s."SD_ID" AND t."TBL_ID" = p."TBL_ID" AND ts."SD_ID" = t."SD_ID" '
-        'AND ts."CD_ID" IN (SELECT "CD_ID" FROM "CDS") '
-        'AND (s."CD_ID" IS NULL OR s."CD_ID" NOT IN (SELECT "CD_ID" FROM "CDS")) '
-        'RETURNING s."SD_ID", ts."CD_ID"'
-    ).fetchall()
-    report.relinked += [
-        f"SDS.CD_ID of partition SD_ID {sd} → its table's CD_ID {cd}" for sd, cd in rows
-    ]
 
 
 REPAIRABLE = ("sequence_counters", "leaked_storage_descriptors", "part_name_matches_key_vals")
@@ -382,6 +377,8 @@ class ConsistencyRepair:
     leaked_serdes: int = 0
     part_names: int = 0
     relinked: list[str] = field(default_factory=list)
+    #: locations of the leaked storage descriptors deleted
+    deleted_locations: list[str] = field(default_factory=list)
     not_repaired: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -391,6 +388,11 @@ class ConsistencyRepair:
             f"descriptors ({self.leaked_serdes} serdes, {self.leaked_cds} column "
             f"descriptors), {self.part_names} partition names"
         )
+        if self.deleted_locations:
+            shown = ", ".join(self.deleted_locations[:5])
+            extra = len(self.deleted_locations) - 5
+            more = f" and {extra} more" if extra > 0 else ""
+            fixed += f"; leaked storage descriptors' locations: {shown}{more}"
         if self.relinked:
             fixed += f", {len(self.relinked)} lost references re-linked ({self.relinked[0]}, …)"
         if self.not_repaired:
@@ -459,6 +461,16 @@ def _repair_consistency(conn: psycopg.Connection[Any], dry_run: bool) -> Consist
             )
         else:
             report.leaked_sds = len(leaked)
+            # the record of what is deleted is kept in the report: a leaked descriptor may
+            # be the last trace of a partition stored outside its table's directory
+            report.deleted_locations = [
+                str(r[0])
+                for r in conn.execute(
+                    'SELECT DISTINCT "LOCATION" FROM "SDS" WHERE "SD_ID" = ANY(%s) '
+                    'AND "LOCATION" IS NOT NULL ORDER BY 1',
+                    (leaked,),
+                ).fetchall()
+            ]
             delete_storage_descriptors(conn, leaked)
         unused_serdes = unused_sql(conn, "SERDES", "SERDE_ID")
         if lost:
