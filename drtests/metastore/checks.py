@@ -349,15 +349,10 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
     checked = list(model.relations)
     if not checked:
         return []
-    missing = (
-        'c."{col}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{parent}" p '
-        'WHERE p."{pcol}" = c."{col}")'
-    )
     counts = _rows(
         ctx,
         " UNION ALL ".join(
-            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE '
-            + missing.format(col=r.column, parent=r.parent, pcol=r.parent_column)
+            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE {r.dangling}'
             for i, r in enumerate(checked)
         ),
     )
@@ -369,9 +364,7 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
                 ctx,
                 model,
                 relation,
-                missing.format(
-                    col=relation.column, parent=relation.parent, pcol=relation.parent_column
-                ),
+                relation.dangling,
                 "dangling_references",
                 f"{relation.column} {{value}} does not exist",
             )
@@ -389,7 +382,7 @@ def required_references(ctx: CheckContext) -> list[Finding]:
     counts = _rows(
         ctx,
         " UNION ALL ".join(
-            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE c."{r.column}" IS NULL'
+            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE {r.unset}'
             for i, r in enumerate(required)
         ),
     )
@@ -401,7 +394,7 @@ def required_references(ctx: CheckContext) -> list[Finding]:
                 ctx,
                 model,
                 relation,
-                f'c."{relation.column}" IS NULL',
+                relation.unset,
                 "required_references",
                 f"{relation.column} is NULL; HMS cannot serve it",
             )

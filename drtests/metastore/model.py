@@ -42,6 +42,19 @@ class Relation:
     def name(self) -> str:
         return f"{self.child}.{self.column} -> {self.parent}"
 
+    @property
+    def dangling(self) -> str:
+        """A condition on child rows ``c``: the reference is set and points nowhere."""
+        return (
+            f'c."{self.column}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{self.parent}" p '
+            f'WHERE p."{self.parent_column}" = c."{self.column}")'
+        )
+
+    @property
+    def unset(self) -> str:
+        """A condition on child rows ``c``: the reference is NULL."""
+        return f'c."{self.column}" IS NULL'
+
 
 def _rel(child: str, column: str, parent: str, parent_column: str, **flags: bool) -> Relation:
     return Relation(child, column, parent, parent_column, **flags)

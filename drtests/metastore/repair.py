@@ -307,11 +307,10 @@ def _lost_references(conn: psycopg.Connection[Any]) -> dict[str, int]:
     NULL: while any is lost, a row nothing uses may be the lost one, and is kept."""
     lost: dict[str, int] = {}
     for relation in read_model(conn).relations:
-        null = f'c."{relation.column}" IS NULL OR ' if relation.required else ""
+        lost_if = f"{relation.unset} OR " if relation.required else ""
         row = conn.execute(
-            f'SELECT count(*) FROM "{relation.child}" c WHERE {null}(c."{relation.column}" '
-            f'IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{relation.parent}" p '
-            f'WHERE p."{relation.parent_column}" = c."{relation.column}"))'.encode()
+            f'SELECT count(*) FROM "{relation.child}" c '
+            f"WHERE {lost_if}({relation.dangling})".encode()
         ).fetchone()
         if row and row[0]:
             lost[relation.parent] = lost.get(relation.parent, 0) + int(row[0])
