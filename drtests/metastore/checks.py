@@ -182,9 +182,14 @@ def table_count_per_database(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+def _fields(definition: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in definition.split(" | ") if "=" in p)
+
+
 def objects_match_baseline(ctx: CheckContext) -> list[Finding]:
     """Each database, table, index and function defined as at the baseline (type, location,
-    columns, partition keys, serde, bucketing), named: what counts cannot show."""
+    columns, partition keys, serde and its parameters, formats, bucketing, view text), and
+    each table's partitions as a count and a digest, named: what counts cannot show."""
     if ctx.expected_objects is None:
         raise CheckNotRun(NO_BASELINE)
     now = definitions(ctx.conn)
@@ -197,23 +202,22 @@ def objects_match_baseline(ctx: CheckContext) -> list[Finding]:
             detail = "missing"
         elif want is None:
             detail = "not in the baseline"
-        elif name.startswith("partitions of "):
-            was = dict(p.split("=", 1) for p in want.split(" | "))
-            now_ = dict(p.split("=", 1) for p in got.split(" | "))
-            detail = (
-                f"{now_['count']} partitions, baseline {was['count']}"
-                if now_["count"] != was["count"]
-                else f"the same {now_['count']} partitions, but a name, location, format, "
-                "serde or column list differs from the baseline"
-            )
         else:
-            was = dict(p.split("=", 1) for p in want.split(" | ") if "=" in p)
-            differs = [
-                f"{k} {v!r}, baseline {was.get(k)!r}"
-                for k, v in (p.split("=", 1) for p in got.split(" | ") if "=" in p)
-                if was.get(k) != v
-            ]
-            detail = "; ".join(differs) or "definition differs"
+            was, now_ = _fields(want), _fields(got)
+            if name.startswith("partitions of "):
+                detail = (
+                    f"{now_['count']} partitions, baseline {was['count']}"
+                    if now_["count"] != was["count"]
+                    else f"the same {now_['count']} partitions, but a name, location, format, "
+                    "serde or column list differs from the baseline"
+                )
+            else:
+                differs = [
+                    f"{k} {v!r}, baseline {was.get(k)!r}"
+                    for k, v in now_.items()
+                    if was.get(k) != v
+                ]
+                detail = "; ".join(differs) or "definition differs"
         findings.append(Finding("objects_match_baseline", "error", name, detail))
     return findings
 
