@@ -236,3 +236,19 @@ def test_two_partitions_swapping_storage_descriptors_are_named_by_their_table(
     found = _by_name(metastore.detect(baseline))["objects_match_baseline"].findings
     assert [f.subject for f in found] == [f"partitions of table {table}"], found
     assert "location" in found[0].detail
+
+
+def test_a_key_value_beyond_the_tables_keys_is_found(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    """HMS serves a partition of a one-key table with two values when a second one is
+    inserted; the name still agrees, so only the count of values can tell."""
+    with metastore.connect() as conn:
+        row = conn.execute(
+            'SELECT "PART_ID" FROM "PARTITION_KEY_VALS" GROUP BY 1 HAVING count(*) = 1 LIMIT 1'
+        ).fetchone()
+        assert row is not None
+        conn.execute('INSERT INTO "PARTITION_KEY_VALS" VALUES (%s, %s, 1)', (row[0], "extra"))
+    found = _by_name(metastore.detect(baseline))["part_name_matches_key_vals"].findings
+    assert [f.subject for f in found] == [f"PART_ID {row[0]}"]
+    assert "no partition key for" in found[0].detail

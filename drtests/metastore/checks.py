@@ -573,12 +573,20 @@ def mismatched_part_names_sql() -> str:
 
 
 def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
-    """PART_NAME (escaped) must say what PARTITION_KEY_VALS (unescaped) hold."""
+    """PART_NAME (escaped) must say what PARTITION_KEY_VALS (unescaped) hold, and a
+    partition holds no key value beyond its table's keys (HMS serves it as a value)."""
     mismatched = f'p."PART_ID" IN ({mismatched_part_names_sql()})'
     rows = _rows(
         ctx,
         f'SELECT "PART_ID", "PART_NAME", expected FROM ({expected_part_name_sql(mismatched)}) x '
         'WHERE "PART_NAME" IS DISTINCT FROM expected ORDER BY 1',
+    )
+    extra = _rows(
+        ctx,
+        'SELECT v."PART_ID", count(*) FROM "PARTITION_KEY_VALS" v '
+        'JOIN "PARTITIONS" p ON p."PART_ID" = v."PART_ID" WHERE NOT EXISTS '
+        '(SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = p."TBL_ID" '
+        'AND k."INTEGER_IDX" = v."INTEGER_IDX") GROUP BY 1 ORDER BY 1',
     )
     return [
         Finding(
@@ -588,6 +596,14 @@ def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
             f"PART_NAME {r[1]!r} but key values say {r[2]!r}",
         )
         for r in rows
+    ] + [
+        Finding(
+            "part_name_matches_key_vals",
+            "error",
+            f"PART_ID {part_id}",
+            f"{count} key values at positions the table has no partition key for",
+        )
+        for part_id, count in extra
     ]
 
 
