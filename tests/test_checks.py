@@ -252,3 +252,20 @@ def test_a_key_value_beyond_the_tables_keys_is_found(
     found = _by_name(metastore.detect(baseline))["part_name_matches_key_vals"].findings
     assert [f.subject for f in found] == [f"PART_ID {row[0]}"]
     assert "no partition key for" in found[0].detail
+
+
+def test_a_null_key_value_is_found(metastore: MetastoreUnderTest, baseline: Baseline) -> None:
+    """HMS cannot list the partitions of a table one of whose key values is NULL, even
+    where the name says the default partition."""
+    with metastore.connect() as conn:
+        row = conn.execute(
+            'SELECT "PART_ID", "INTEGER_IDX" FROM "PARTITION_KEY_VALS" ORDER BY 1 LIMIT 1'
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            'UPDATE "PARTITION_KEY_VALS" SET "PART_KEY_VAL" = NULL '
+            'WHERE "PART_ID" = %s AND "INTEGER_IDX" = %s',
+            row,
+        )
+    found = _by_name(metastore.detect(baseline))["part_name_matches_key_vals"].findings
+    assert any(f.subject == f"PART_ID {row[0]}" and "NULL" in f.detail for f in found), found

@@ -573,8 +573,9 @@ def mismatched_part_names_sql() -> str:
 
 
 def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
-    """PART_NAME (escaped) must say what PARTITION_KEY_VALS (unescaped) hold, and a
-    partition holds no key value beyond its table's keys (HMS serves it as a value)."""
+    """PART_NAME (escaped) must say what PARTITION_KEY_VALS (unescaped) hold, a partition
+    holds no key value beyond its table's keys (HMS serves it as a value) and none that is
+    NULL (HMS then fails to list the table's partitions)."""
     mismatched = f'p."PART_ID" IN ({mismatched_part_names_sql()})'
     rows = _rows(
         ctx,
@@ -588,23 +589,40 @@ def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
         '(SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = p."TBL_ID" '
         'AND k."INTEGER_IDX" = v."INTEGER_IDX") GROUP BY 1 ORDER BY 1',
     )
-    return [
-        Finding(
-            "part_name_matches_key_vals",
-            "error",
-            f"PART_ID {r[0]}",
-            f"PART_NAME {r[1]!r} but key values say {r[2]!r}",
-        )
-        for r in rows
-    ] + [
-        Finding(
-            "part_name_matches_key_vals",
-            "error",
-            f"PART_ID {part_id}",
-            f"{count} key values at positions the table has no partition key for",
-        )
-        for part_id, count in extra
-    ]
+    null = _rows(
+        ctx,
+        'SELECT "PART_ID", count(*) FROM "PARTITION_KEY_VALS" WHERE "PART_KEY_VAL" IS NULL '
+        "GROUP BY 1 ORDER BY 1",
+    )
+    return (
+        [
+            Finding(
+                "part_name_matches_key_vals",
+                "error",
+                f"PART_ID {r[0]}",
+                f"PART_NAME {r[1]!r} but key values say {r[2]!r}",
+            )
+            for r in rows
+        ]
+        + [
+            Finding(
+                "part_name_matches_key_vals",
+                "error",
+                f"PART_ID {part_id}",
+                f"{count} key values at positions the table has no partition key for",
+            )
+            for part_id, count in extra
+        ]
+        + [
+            Finding(
+                "part_name_matches_key_vals",
+                "error",
+                f"PART_ID {part_id}",
+                f"{count} key values NULL: HMS cannot list its table's partitions",
+            )
+            for part_id, count in null
+        ]
+    )
 
 
 def invalid_locations(ctx: CheckContext) -> list[Finding]:
