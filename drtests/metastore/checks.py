@@ -582,18 +582,18 @@ def part_name_matches_key_vals(ctx: CheckContext) -> list[Finding]:
         f'SELECT "PART_ID", "PART_NAME", expected FROM ({expected_part_name_sql(mismatched)}) x '
         'WHERE "PART_NAME" IS DISTINCT FROM expected ORDER BY 1',
     )
-    extra = _rows(
+    # one pass over the key values: positions beyond the table's keys, and NULLs
+    odd = _rows(
         ctx,
-        'SELECT v."PART_ID", count(*) FROM "PARTITION_KEY_VALS" v '
-        'JOIN "PARTITIONS" p ON p."PART_ID" = v."PART_ID" WHERE NOT EXISTS '
-        '(SELECT 1 FROM "PARTITION_KEYS" k WHERE k."TBL_ID" = p."TBL_ID" '
-        'AND k."INTEGER_IDX" = v."INTEGER_IDX") GROUP BY 1 ORDER BY 1',
+        'SELECT v."PART_ID", count(*) FILTER (WHERE k."TBL_ID" IS NULL), '
+        'count(*) FILTER (WHERE v."PART_KEY_VAL" IS NULL) FROM "PARTITION_KEY_VALS" v '
+        'JOIN "PARTITIONS" p ON p."PART_ID" = v."PART_ID" '
+        'LEFT JOIN "PARTITION_KEYS" k ON k."TBL_ID" = p."TBL_ID" '
+        'AND k."INTEGER_IDX" = v."INTEGER_IDX" '
+        'WHERE k."TBL_ID" IS NULL OR v."PART_KEY_VAL" IS NULL GROUP BY 1 ORDER BY 1',
     )
-    null = _rows(
-        ctx,
-        'SELECT "PART_ID", count(*) FROM "PARTITION_KEY_VALS" WHERE "PART_KEY_VAL" IS NULL '
-        "GROUP BY 1 ORDER BY 1",
-    )
+    extra = [(part_id, beyond) for part_id, beyond, _ in odd if beyond]
+    null = [(part_id, nulls) for part_id, _, nulls in odd if nulls]
     return (
         [
             Finding(
