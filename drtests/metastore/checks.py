@@ -350,29 +350,14 @@ def dangling_references(ctx: CheckContext) -> list[Finding]:
     restore leave. Each names the object a client of HMS loses."""
     model = _model(ctx)
     _follow_indexes(ctx)
-    checked = list(model.relations)
-    if not checked:
-        return []
-    counts = _rows(
+    return _relation_findings(
         ctx,
-        " UNION ALL ".join(
-            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE {r.dangling}'
-            for i, r in enumerate(checked)
-        ),
+        model,
+        list(model.relations),
+        lambda r: r.dangling,
+        "dangling_references",
+        lambda r: f"{r.column} {{value}} does not exist",
     )
-    findings: list[Finding] = []
-    for index, count in counts:
-        if count:
-            relation = checked[index]
-            findings += _named_rows(
-                ctx,
-                model,
-                relation,
-                relation.dangling,
-                "dangling_references",
-                f"{relation.column} {{value}} does not exist",
-            )
-    return findings
 
 
 def required_references(ctx: CheckContext) -> list[Finding]:
@@ -380,27 +365,41 @@ def required_references(ctx: CheckContext) -> list[Finding]:
     NULL: a table without database or storage descriptor, a storage descriptor without serde
     or column descriptor, a partition without table."""
     model = _model(ctx)
-    required = [r for r in model.relations if r.required]
-    if not required:
+    return _relation_findings(
+        ctx,
+        model,
+        [r for r in model.relations if r.required],
+        lambda r: r.unset,
+        "required_references",
+        lambda r: f"{r.column} is NULL; HMS cannot serve it",
+    )
+
+
+def _relation_findings(
+    ctx: CheckContext,
+    model: Model,
+    relations: list[Relation],
+    condition: Callable[[Relation], str],
+    check: str,
+    detail: Callable[[Relation], str],
+) -> list[Finding]:
+    """Count the child rows of every relation that meet ``condition`` in one query; name
+    the objects holding them for the relations that have any."""
+    if not relations:
         return []
     counts = _rows(
         ctx,
         " UNION ALL ".join(
-            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE {r.unset}'
-            for i, r in enumerate(required)
+            f'SELECT {i}, count(*) FROM "{r.child}" c WHERE {condition(r)}'
+            for i, r in enumerate(relations)
         ),
     )
     findings: list[Finding] = []
     for index, count in counts:
         if count:
-            relation = required[index]
+            relation = relations[index]
             findings += _named_rows(
-                ctx,
-                model,
-                relation,
-                relation.unset,
-                "required_references",
-                f"{relation.column} is NULL; HMS cannot serve it",
+                ctx, model, relation, condition(relation), check, detail(relation)
             )
     return findings
 
