@@ -44,6 +44,22 @@ def _table_stats(client: Any, db: str, table: str, part_name: str | None = None)
         client.update_partition_column_statistics(stats)
 
 
+def _table(name: str, sd: Any, kind: str = "MANAGED_TABLE", keys: tuple[str, ...] = ()) -> Any:
+    """A table of database ``sales`` as a Thrift client describes it."""
+    return ttypes.Table(
+        tableName=name,
+        dbName="sales",
+        owner="hive",
+        createTime=0,
+        lastAccessTime=0,
+        retention=0,
+        sd=sd,
+        partitionKeys=[ttypes.FieldSchema(name=k, type="string") for k in keys],
+        parameters={"EXTERNAL": "TRUE"} if kind == "EXTERNAL_TABLE" else {},
+        tableType=kind,
+    )
+
+
 def seed_feature_rich(client: Any, warehouse: str, other_bucket: str) -> None:
     """Create the layout; locations follow Hive's own layout under ``warehouse`` except where
     a feature is a different location."""
@@ -66,20 +82,7 @@ def seed_feature_rich(client: Any, warehouse: str, other_bucket: str) -> None:
     bucketed.numBuckets = 4
     bucketed.bucketCols = ["id"]
     bucketed.sortCols = [ttypes.Order(col="id", order=1)]
-    client.create_table(
-        ttypes.Table(
-            tableName="customers",
-            dbName="sales",
-            owner="hive",
-            createTime=0,
-            lastAccessTime=0,
-            retention=0,
-            sd=bucketed,
-            partitionKeys=[],
-            parameters={"EXTERNAL": "TRUE"},
-            tableType="EXTERNAL_TABLE",
-        )
-    )
+    client.create_table(_table("customers", bucketed, "EXTERNAL_TABLE"))
     # skewed
     skewed = storage(f"{sales}/clicks", COLUMNS)
     skewed.skewedInfo = ttypes.SkewedInfo(
@@ -89,34 +92,10 @@ def seed_feature_rich(client: Any, warehouse: str, other_bucket: str) -> None:
         # cannot read back
         skewedColValueLocationMaps={},
     )
-    client.create_table(
-        ttypes.Table(
-            tableName="clicks",
-            dbName="sales",
-            owner="hive",
-            createTime=0,
-            lastAccessTime=0,
-            retention=0,
-            sd=skewed,
-            partitionKeys=[],
-            parameters={},
-            tableType="MANAGED_TABLE",
-        )
-    )
+    client.create_table(_table("clicks", skewed))
     # a primary key
     client.create_table_with_constraints(
-        ttypes.Table(
-            tableName="accounts",
-            dbName="sales",
-            owner="hive",
-            createTime=0,
-            lastAccessTime=0,
-            retention=0,
-            sd=storage(f"{sales}/accounts", COLUMNS),
-            partitionKeys=[],
-            parameters={},
-            tableType="MANAGED_TABLE",
-        ),
+        _table("accounts", storage(f"{sales}/accounts", COLUMNS)),
         [
             ttypes.SQLPrimaryKey(
                 table_db="sales",
@@ -135,21 +114,7 @@ def seed_feature_rich(client: Any, warehouse: str, other_bucket: str) -> None:
     index_sd = storage(
         f"{sales}/sales__orders_idx__", [("id", "bigint"), ("_bucketname", "string")]
     )
-    index_table = ttypes.Table(
-        tableName="sales__orders_idx__",
-        dbName="sales",
-        owner="hive",
-        createTime=0,
-        lastAccessTime=0,
-        retention=0,
-        sd=index_sd,
-        partitionKeys=[
-            ttypes.FieldSchema(name="dt", type="string"),
-            ttypes.FieldSchema(name="country", type="string"),
-        ],
-        parameters={},
-        tableType="INDEX_TABLE",
-    )
+    index_table = _table("sales__orders_idx__", index_sd, "INDEX_TABLE", ("dt", "country"))
     client.add_index(
         ttypes.Index(
             indexName="orders_idx",
