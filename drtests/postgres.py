@@ -30,10 +30,12 @@ from drtests.errors import (
     RestoreInterrupted,
 )
 from drtests.killpoints import kill_point
-from drtests.processes import ManagedProcess, ensure_system_user, free_port, is_root
+from drtests.processes import ManagedProcess, ensure_system_user, free_port, growing, is_root
 from drtests.redaction import Redactor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from drtests.safety import WriteGate
 
 #: a session in which PostgreSQL refuses every write (DDL and DML alike)
@@ -183,12 +185,17 @@ def connect(endpoint: PostgresEndpoint, database: str, **kwargs: Any) -> psycopg
 # ---------------------------------------------------------------- local server
 
 
-def accepting_connections(bin_dir: Path, port: int) -> bool:
+def accepting_connections(bin_dir: Path, port: int, timeout: float = 3) -> bool:
     """``pg_isready`` of a server on 127.0.0.1: the readiness probe of an owned server."""
-    result = subprocess.run(
-        [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], check=False
-    )
+    argv = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"]
+    result = subprocess.run([*argv, "-t", str(max(1, round(timeout)))], check=False)
     return result.returncode == 0
+
+
+def readiness_probe(bin_dir: Path, port: int) -> Callable[[], bool]:
+    """The readiness probe of a server on 127.0.0.1, patient with one that answers slowly
+    (``pg_isready`` gives up after 3 s by default)."""
+    return growing(lambda timeout: accepting_connections(bin_dir, port, timeout), 3, 24)
 
 
 class LocalPostgres:
@@ -286,7 +293,7 @@ class LocalPostgres:
                 stop_signal=signal.SIGINT,
             )
         self.process.start()
-        self.process.wait_ready(self.accepting, timeout)
+        self.process.wait_ready(readiness_probe(self.bin_dir, self.port), timeout)
 
     def accepting(self) -> bool:
         return accepting_connections(self.bin_dir, self.port)

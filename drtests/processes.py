@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 
 _PR_SET_PDEATHSIG = 1
@@ -77,6 +78,27 @@ def http_ok(url: str, timeout: float = 10) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def growing(probe: Callable[[float], bool], first: float, most: float) -> Callable[[], bool]:
+    """A readiness probe that gives a slow service longer on each try: its per-try timeout
+    starts at ``first`` and doubles, up to ``most``, after every try that used it up. A
+    service that answers only after ``first`` is found ready before the wait's deadline
+    instead of being timed out forever; one that refuses is asked again at once."""
+    timeout = first
+
+    def attempt() -> bool:
+        nonlocal timeout
+        start = time.monotonic()
+        if probe(timeout):
+            return True
+        took = time.monotonic() - start
+        if took >= 0.9 * timeout:
+            patience.record(slow=True, retried=True)
+            timeout = min(most, timeout * 2)
+        return False
+
+    return attempt
 
 
 def wait_until(

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 from drtests.containers.workload import ServiceContainer, publish_on_loopback
 from drtests.errors import EnvironmentUnavailable
-from drtests.postgres import PostgresEndpoint, accepting_connections, pg_bin_dir
+from drtests.postgres import (
+    PostgresEndpoint,
+    accepting_connections,
+    pg_bin_dir,
+    readiness_probe,
+)
 from drtests.processes import free_port
 
 if TYPE_CHECKING:
@@ -76,14 +81,16 @@ class PostgresServerContainer(ServiceContainer):
         container.with_name(self.volume.replace("pgdata", "postgres"))
         container.with_volume_mapping(self.volume, DATA_DIR, "rw")
         container.with_command(["postgres", *(f"-c{s}" for s in SERVER_SETTINGS)])
-        self._launch(container, "postgres", "PostgreSQL", self.accepting)
+        self._launch(container, "postgres", "PostgreSQL", readiness_probe(self.bin_dir, self.port))
 
     def start(self, timeout: float = 30) -> None:
         if self.process is None:
             self.create()
             return
         self.process.start()
-        self.process.wait_ready(self.accepting, max(timeout, self.ready_timeout))
+        self.process.wait_ready(
+            readiness_probe(self.bin_dir, self.port), max(timeout, self.ready_timeout)
+        )
 
     def stop(self) -> None:
         if self.process is not None:

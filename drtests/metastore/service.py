@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -104,6 +105,7 @@ class HiveMetastoreService:
             death_signal=signal.SIGKILL,
         )
         self.process.rebind = self._new_port
+        self._probe: tuple[int, Callable[[], bool]] | None = None
 
     def _new_port(self) -> list[str]:
         """The port was taken between choosing it and the JVM binding it: another one."""
@@ -139,15 +141,12 @@ class HiveMetastoreService:
         )
 
     def answers(self) -> bool:
-        """Ready when a Thrift call (SHOW DATABASES) is answered, not merely when the port
-        is open."""
-        from drtests.metastore.thrift import show_databases
+        """The readiness probe (``thrift.answering``) of the service on its current port."""
+        from drtests.metastore.thrift import answering
 
-        try:
-            show_databases(self.host, self.port, timeout=2.0)
-        except EnvironmentUnavailable:
-            return False
-        return True
+        if self._probe is None or self._probe[0] != self.port:
+            self._probe = (self.port, answering(self.host, self.port))
+        return self._probe[1]()
 
     def start(self, timeout: float = 120) -> float:
         self.process.start()

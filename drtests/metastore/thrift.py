@@ -7,7 +7,7 @@ suite or a restore wrote, so a row HMS cannot read fails here even when SQL chec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ from thrift.transport import TSocket, TTransport
 
 from drtests.errors import EnvironmentUnavailable
 from drtests.metastore.partitions import make_part_name
+from drtests.processes import growing
 from drtests.results import CheckResult, Finding
 
 PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -49,6 +50,21 @@ def show_databases(host: str, port: int, timeout: float = 30.0) -> list[str]:
             return sorted(client.get_all_databases())
     except (TException, OSError) as exc:
         raise EnvironmentUnavailable(f"HMS Thrift {host}:{port}: {exc}") from None
+
+
+def answering(host: str, port: int) -> Callable[[], bool]:
+    """The readiness probe of a metastore service: ready when a Thrift call (SHOW
+    DATABASES) is answered, not merely when the port is open; patient with a service that
+    answers slowly (2 s per try at first, doubling up to 30 s)."""
+
+    def answers(timeout: float) -> bool:
+        try:
+            show_databases(host, port, timeout)
+        except EnvironmentUnavailable:
+            return False
+        return True
+
+    return growing(answers, 2.0, 30.0)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
+from drtests import patience
 from drtests.errors import EndpointUnreachable
 from drtests.processes import ManagedProcess, free_port, tcp_open
 
@@ -59,7 +65,7 @@ class S3Endpoint:
         )
 
     def _client(self) -> S3Client:
-        return boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
@@ -68,14 +74,32 @@ class S3Endpoint:
             config=Config(
                 connect_timeout=3,
                 read_timeout=30,
-                retries={"max_attempts": 2, "mode": "standard"},
+                # botocore's standard retries: timeouts, refused connections, 5xx and
+                # throttling, with exponential back-off and jitter
+                retries={"max_attempts": 5, "mode": "standard"},
                 s3={"addressing_style": "path"},
                 max_pool_connections=32,
             ),
         )
+        client.meta.events.register("needs-retry.s3", _tally_attempt)
+        return client
 
     def describe(self) -> str:
         return self.endpoint_url or f"aws:{self.region}"
+
+
+def _tally_attempt(
+    response: tuple[Any, dict[str, Any]] | None, caught_exception: Exception | None, **_: Any
+) -> None:
+    """Count an S3 attempt that failed transiently (botocore decides on the retry) in the
+    run's patience tally: a slow object store is visible in the evidence."""
+    status = (
+        0
+        if response is None
+        else int(response[1].get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    )
+    if caught_exception is not None or status >= 500 or status == 429:
+        patience.record(slow=isinstance(caught_exception, ReadTimeoutError), retried=True)
 
 
 def s3_error(exc: Exception, what: str, endpoint: S3Endpoint) -> EndpointUnreachable:

@@ -26,6 +26,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 from drtests.platform import JobRun, PodRecovery, PodTimes, TestJobResult
 from drtests.platform.selectors import require_narrow, selector_matches, selector_string
@@ -221,10 +222,10 @@ class KubernetesPlatform:
             )
         return self._call("read", self.apps.read_namespaced_deployment, workload, self.namespace)
 
-    def _selector(self, workload: str) -> str:
+    def _selector(self, workload: str, obj: Any = None) -> str:
         """The workload's whole selector (matchLabels and matchExpressions); one that
         would select every pod of the namespace is refused."""
-        selector = selector_string(self._read(workload).spec.selector)
+        selector = selector_string((obj or self._read(workload)).spec.selector)
         return require_narrow(selector, f"{self._kind(workload)}/{workload}")
 
     def pods(self, selector: str) -> list[Any]:
@@ -345,6 +346,7 @@ class KubernetesPlatform:
             except EnvironmentUnavailable:
                 if time.monotonic() >= deadline:
                     raise
+            patience.record(retried=True)
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def _rolled_out(self, kind: str, obj: Any) -> bool:
@@ -398,29 +400,35 @@ class KubernetesPlatform:
 
     def wait_ready(self, workload: str, timeout: float) -> float:
         """``kubectl rollout status``, then the pods themselves: a watch on the workload
-        until it is rolled out and as many pods as wanted are Ready and not terminating."""
+        until it is rolled out and as many pods as wanted are Ready and not terminating.
+        Every read inside is patient: only the deadline ends the wait."""
         start = time.monotonic()
+        deadline = start + timeout
         kind = self._kind(workload)
-        selector = self._selector(workload)
-        if self._is_ready(kind, self._read(workload), selector):
+        what = f"{kind}/{workload}"
+        obj = self._patiently(deadline, lambda: self._read(workload), what)
+        selector = self._selector(workload, obj)
+
+        def ready(obj: Any) -> bool:
+            return self._patiently(deadline, lambda: self._is_ready(kind, obj, selector), what)
+
+        if ready(obj):
             return 0.0
         list_fn = (
             self.apps.list_namespaced_stateful_set
             if kind == "statefulset"
             else self.apps.list_namespaced_deployment
         )
-        while (left := timeout - (time.monotonic() - start)) > 0:
+        while (left := deadline - time.monotonic()) > 0:
             for event in self._watch(
                 list_fn, min(left, 5.0), field_selector=f"metadata.name={workload}"
             ):
                 obj = event["object"]
-                if obj.metadata.name == workload and self._is_ready(kind, obj, selector):
+                if obj.metadata.name == workload and ready(obj):
                     return time.monotonic() - start
-            deadline = start + timeout
-            obj = self._patiently(deadline, lambda: self._read(workload), f"{kind}/{workload}")
-            if self._is_ready(kind, obj, selector):
+            if ready(self._patiently(deadline, lambda: self._read(workload), what)):
                 return time.monotonic() - start
-        raise EnvironmentUnavailable(f"{kind}/{workload} not ready after {timeout:.0f}s")
+        raise EnvironmentUnavailable(f"{what} not ready after {timeout:.0f}s")
 
     def kill(self, workload: str) -> None:
         self._kill_pods(self._selector(workload))
