@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from drtests.errors import DRError
 from drtests.metastore.changes import ChangeLog
 from drtests.results import CheckResult, Finding, run_check
 from drtests.schema_fingerprint import (
@@ -181,11 +182,47 @@ def _compare(
     return findings
 
 
+class ServerGone(DRError):
+    """The tracking server did not answer, after the client's own retries."""
+
+
+#: how requests and urllib3 word a server that is not there (after their retries)
+_GONE = ("Connection refused", "Failed to establish a new connection", "Max retries exceeded")
+
+
+class _GiveUpOnceGone:
+    """An MLflow client for one round of checks: once a request finds the server gone
+    (after the client waited out its retries), the checks that follow fail at once with
+    the same reason instead of each waiting the retries out again."""
+
+    def __init__(self, mlflow: Any, url: str) -> None:
+        self._mlflow = mlflow
+        self._url = url
+        self.gone = ""
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._mlflow, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.gone:
+                raise ServerGone(self.gone)
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                reason = next((marker for marker in _GONE if marker in str(exc)), "")
+                if reason:
+                    self.gone = f"MLflow server {self._url} does not answer: {reason}"
+                    raise ServerGone(self.gone) from exc
+                raise
+
+        return call
+
+
 def check_mlflow(url: str, baseline: MlflowState, dsn: str | None = None) -> list[CheckResult]:
     """The runbook's "MLflow experiments accessible" and "Verify Artifacts", through the
     restarted server: every experiment, run, metric, param, artifact and model version of
     the baseline comes back equal."""
-    mlflow = client(url)
+    mlflow = _GiveUpOnceGone(client(url), url)
     ids: dict[str, str] = {}
 
     def experiments() -> list[Finding]:
@@ -205,6 +242,8 @@ def check_mlflow(url: str, baseline: MlflowState, dsn: str | None = None) -> lis
         for run_id in run_ids:
             try:
                 actual.update(read_artifacts(mlflow, [run_id]))
+            except ServerGone:
+                raise
             except Exception:  # noqa: S112 - reported as its missing artifacts below
                 continue
         return _compare("mlflow_artifacts_match", "artifact", baseline.artifacts, actual)
