@@ -3,8 +3,12 @@ legitimately unusual metastore (views, empty partitioned tables, `_`-prefixed S3
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 import pytest
 
+from drtests.metastore.checks import CHECKS, CheckContext, more_connections, run_checks
 from drtests.metastore.verify import Baseline
 from drtests.objectstore import split_uri
 from drtests.results import CheckResult, failed
@@ -269,3 +273,57 @@ def test_a_null_key_value_is_found(metastore: MetastoreUnderTest, baseline: Base
         )
     found = _by_name(metastore.detect(baseline))["part_name_matches_key_vals"].findings
     assert any(f.subject == f"PART_ID {row[0]}" and "NULL" in f.detail for f in found), found
+
+
+def _context(metastore: MetastoreUnderTest, baseline: Baseline, conn: Any) -> CheckContext:
+    return CheckContext(
+        conn, metastore.allow_list, baseline.tables_per_database, metastore.s3, baseline.objects
+    )
+
+
+def test_checks_on_two_connections_find_what_one_finds(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    with metastore.connect() as conn:
+        conn.execute(
+            'UPDATE "SDS" SET "LOCATION" = \'hdfs://old/x\' WHERE "SD_ID" = '
+            '(SELECT min("SD_ID") FROM "SDS" WHERE "LOCATION" IS NOT NULL)'
+        )
+    with metastore.connect() as conn:
+        alone = run_checks(_context(metastore, baseline, conn), connections=1)
+        shared = run_checks(_context(metastore, baseline, conn), connections=2)
+    assert [r.name for r in shared] == [r.name for r in alone] == [c.name for c in CHECKS]
+    assert shared == alone and failed(shared)
+
+
+def test_uncommitted_damage_is_checked_on_the_callers_connection_alone(
+    metastore: MetastoreUnderTest, baseline: Baseline
+) -> None:
+    """A caller inside a transaction sees what it has not committed; another connection
+    would not, so the checks stay on the caller's."""
+    with metastore.connect() as conn:
+        with conn.transaction():
+            conn.execute(
+                'DELETE FROM "PARTITION_KEY_VALS" WHERE "PART_ID" = '
+                '(SELECT min("PART_ID") FROM "PARTITION_KEY_VALS")'
+            )
+            found = _by_name(run_checks(_context(metastore, baseline, conn), connections=2))
+            raise psycopg.Rollback()
+        after = _by_name(run_checks(_context(metastore, baseline, conn), connections=2))
+    assert not found["part_name_matches_key_vals"].ok
+    assert after["part_name_matches_key_vals"].ok
+
+
+def test_no_second_connection_while_the_callers_transaction_is_open(
+    metastore: MetastoreUnderTest,
+) -> None:
+    with metastore.connect() as conn:
+        with conn.transaction():
+            assert more_connections(conn, 1) == []
+        opened = more_connections(conn, 1)
+        try:
+            assert len(opened) == 1
+            assert opened[0].info.dbname == conn.info.dbname
+        finally:
+            for extra in opened:
+                extra.close()

@@ -8,12 +8,15 @@ check names its findings, like pgBackRest's ``verify`` names each bad file.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg.conninfo import make_conninfo
 
 from drtests.metastore.model import Model, Relation, read_model
 from drtests.metastore.objects import definitions, identity, name_rows
@@ -985,28 +988,78 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(ctx: CheckContext, checks: Iterable[Check] = CHECKS) -> list[CheckResult]:
-    """Run every check; a check that cannot run (schema gone, S3 down) is a failed check."""
-    results: list[CheckResult] = []
-    for check in checks:
-        result = CheckResult(check.name, check.description)
-        if check.needs_s3 and ctx.s3 is None:
-            result.error = "skipped: no S3 endpoint"
-            results.append(result)
-            continue
-        try:
-            with ctx.conn.transaction():
-                result.findings = check.run(ctx)
-        except CheckNotRun as exc:
-            result.not_run = str(exc)
-        except psycopg.Error as exc:
-            result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
-        except (BotoCoreError, ClientError, RuntimeError) as exc:
-            result.error = f"cannot run: {exc}"
-        except Exception as exc:  # a check must report, never take the run down
-            result.error = f"check failed internally: {type(exc).__name__}: {exc}"
-        results.append(result)
-    return results
+def run_check_on(ctx: CheckContext, check: Check) -> CheckResult:
+    """One check in its own transaction; a check that cannot run (schema gone, S3 down) is
+    a failed check, not a crashed run."""
+    result = CheckResult(check.name, check.description)
+    if check.needs_s3 and ctx.s3 is None:
+        result.error = "skipped: no S3 endpoint"
+        return result
+    try:
+        with ctx.conn.transaction():
+            result.findings = check.run(ctx)
+    except CheckNotRun as exc:
+        result.not_run = str(exc)
+    except psycopg.Error as exc:
+        result.error = f"cannot run: {str(exc).strip().splitlines()[0]}"
+    except (BotoCoreError, ClientError, RuntimeError) as exc:
+        result.error = f"cannot run: {exc}"
+    except Exception as exc:  # a check must report, never take the run down
+        result.error = f"check failed internally: {type(exc).__name__}: {exc}"
+    return result
+
+
+def run_checks(
+    ctx: CheckContext, checks: Iterable[Check] = CHECKS, connections: int = 2
+) -> list[CheckResult]:
+    """Every check, in order. They run on up to ``connections`` connections at once, as
+    ``pg_dump -j`` does, so that the server's cores share the work; on the caller's
+    connection alone when another cannot be opened, or when the caller's connection holds
+    an open transaction (another connection would not see what it has not committed)."""
+    checks = list(checks)
+    extra = more_connections(ctx.conn, min(connections, len(checks)) - 1)
+    if not extra:
+        return [run_check_on(ctx, check) for check in checks]
+    results: dict[int, CheckResult] = {}
+    queue = iter(enumerate(checks))
+    lock = threading.Lock()
+
+    def work(conn: psycopg.Connection[Any]) -> None:
+        mine = replace(ctx, conn=conn)
+        while True:
+            with lock:
+                index, check = next(queue, (-1, None))
+            if check is None:
+                return
+            results[index] = run_check_on(mine, check)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(extra)) as pool:
+            done = [pool.submit(work, conn) for conn in extra]
+            work(ctx.conn)
+            for future in done:
+                future.result()
+    finally:
+        for conn in extra:
+            conn.close()
+    return [results[i] for i in range(len(checks))]
+
+
+def more_connections(conn: psycopg.Connection[Any], count: int) -> list[psycopg.Connection[Any]]:
+    """``count`` more connections like ``conn`` (same server, user, options), or none:
+    none either while ``conn`` is inside a transaction."""
+    if count < 1 or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return []
+    conninfo = make_conninfo(conn.info.dsn, password=conn.info.password or None)
+    opened: list[psycopg.Connection[Any]] = []
+    try:
+        for _ in range(count):
+            opened.append(psycopg.connect(conninfo, autocommit=conn.autocommit, connect_timeout=5))
+    except psycopg.Error:
+        for extra in opened:
+            extra.close()
+        return []
+    return opened
 
 
 def inventory(conn: psycopg.Connection[Any]) -> dict[str, int]:
