@@ -48,19 +48,20 @@ FAULTS: list[Fault] = [
     DowngradeAirflowSchema(PREVIOUS_REVISION),
 ]
 
-pytestmark = [
-    pytest.mark.gameday,
-    pytest.mark.destructive,
-    pytest.mark.airflow,
-    pytest.mark.xdist_group("airflow"),
-]
-# the negative controls need no running Airflow: a group of their own lets a second worker
-# take them while the first runs the restores (each worker seeds Airflow once)
-CONTROLS_GROUP = pytest.mark.xdist_group("airflow-controls")
+pytestmark = [pytest.mark.gameday, pytest.mark.destructive, pytest.mark.airflow]
 
 
-def _ids(fault: Fault) -> str:
-    return fault.kind.removeprefix("airflow-")
+def _half(index: int) -> pytest.MarkDecorator:
+    """Airflow's scenarios in two groups of about equal length (restores and controls
+    alternating), so that two workers share them: each worker seeds Airflow once."""
+    return pytest.mark.xdist_group(f"airflow-{index % 2 + 1}")
+
+
+def _params(first: int) -> list[object]:
+    return [
+        pytest.param(fault, id=fault.kind.removeprefix("airflow-"), marks=_half(first + i))
+        for i, fault in enumerate(FAULTS)
+    ]
 
 
 def _real(fault: Fault, airflow: AirflowUnderTest) -> Fault:
@@ -72,7 +73,7 @@ def _real(fault: Fault, airflow: AirflowUnderTest) -> Fault:
     return fault
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=_ids)
+@pytest.mark.parametrize("fault", _params(0))
 def test_airflow_metadata_restore(
     fault: Fault,
     scenario: ScenarioRecorder,
@@ -89,7 +90,7 @@ def test_airflow_metadata_restore(
     # 1. Baseline and backup
     scenario.authorize(airflow_backups.target, "write an Airflow backup")
     baseline = airflow.baseline()
-    clean = airflow.check(baseline, api=True)
+    clean = airflow.check_baseline(baseline)
     assert not failed(clean), f"Airflow must be healthy before the fault: {failed(clean)}"
     with scenario.journal.step("Take backup", f"{RUNBOOK_AIRFLOW} · backup") as step:
         backup = airflow_backups.create(airflow.target.endpoint, airflow.target.database)
@@ -138,8 +139,7 @@ def test_airflow_metadata_restore(
 
 
 @pytest.mark.negative_control
-@CONTROLS_GROUP
-@pytest.mark.parametrize("fault", FAULTS, ids=_ids)
+@pytest.mark.parametrize("fault", _params(1))
 def test_airflow_fault_without_restore_fails_verification(
     fault: Fault,
     scenario: ScenarioRecorder,
@@ -169,6 +169,7 @@ def test_airflow_fault_without_restore_fails_verification(
 
 
 @pytest.mark.negative_control
+@_half(1)
 def test_backup_of_another_airflow_version_is_refused(
     scenario: ScenarioRecorder,
     airflow: AirflowUnderTest,

@@ -11,7 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,21 +124,26 @@ class AirflowDeployment:
     def cli(self, *args: str, timeout: float = 300) -> str:
         """``airflow <args>`` with this deployment's configuration; its output, or a clear
         error with the last lines Airflow printed."""
-        argv = [sys.executable, "-m", "airflow", *args]
+        return self._run([sys.executable, "-m", "airflow", *args], " ".join(args), timeout)
+
+    def cli_batch(self, *commands: tuple[str, ...], timeout: float = 600) -> str:
+        """Several ``airflow`` commands in one interpreter (``drtests.airflow.batch``):
+        the same CLI code, one Airflow start-up instead of one per command."""
+        argv = [sys.executable, "-m", "drtests.airflow.batch", json.dumps(commands)]
+        return self._run(argv, "; ".join(" ".join(c) for c in commands), timeout)
+
+    def _run(self, argv: list[str], what: str, timeout: float) -> str:
         try:
             done = subprocess.run(
                 argv, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired:
-            raise EnvironmentUnavailable(
-                f"airflow {' '.join(args)} still running after {timeout:.0f}s"
-            ) from None
+            message = f"airflow {what} still running after {timeout:.0f}s"
+            raise EnvironmentUnavailable(message) from None
         output = self._redact(done.stdout + done.stderr)
         if done.returncode != 0:
             tail = " | ".join(output.strip().splitlines()[-3:])
-            raise EnvironmentUnavailable(
-                f"airflow {' '.join(args)} exited {done.returncode}: {tail}"
-            )
+            raise EnvironmentUnavailable(f"airflow {what} exited {done.returncode}: {tail}")
         return output
 
     def probe(self) -> ProbeResult:
@@ -161,16 +166,14 @@ class AirflowDeployment:
             db_error=str(data["db_error"]),
         )
 
-    def migrate(self) -> None:
-        self.cli("db", "migrate")
-
-    def reserialize(self) -> None:
-        """Parse the DAG folder and write the serialized DAGs, as the DAG processor does."""
-        self.cli("dags", "reserialize")
-
-    def test_dag(self, dag_id: str, logical_date: str) -> None:
-        """One complete DAG run, task instances included (``airflow dags test``)."""
-        self.cli("dags", "test", dag_id, logical_date)
+    def seed(self, runs: Sequence[tuple[str, str]]) -> None:
+        """A new metadata database as a deployment's first start leaves it: migrated, the
+        DAG folder serialized, and one complete run per (DAG, logical date)."""
+        self.cli_batch(
+            ("db", "migrate"),
+            ("dags", "reserialize"),
+            *(("dags", "test", dag_id, logical_date) for dag_id, logical_date in runs),
+        )
 
     def sync_dags(self, source: Path) -> list[str]:
         """The runbook's DAG sync: copy the DAG files that are missing or differ; returns

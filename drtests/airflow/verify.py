@@ -50,6 +50,8 @@ class AirflowBaseline:
     dag_runs: Rows
     task_instances: Rows
     schema: SchemaFingerprint
+    #: what Airflow's own interpreter said when the baseline was taken
+    probe: ProbeResult
 
 
 def _rows(conn: psycopg.Connection[Any], query: str) -> Rows:
@@ -75,6 +77,7 @@ def take_baseline(deployment: AirflowDeployment) -> AirflowBaseline:
             dag_runs=_rows(conn, DAG_RUNS),
             task_instances=_rows(conn, TASK_INSTANCES),
             schema=schema_fingerprint(conn),
+            probe=probe,
         )
 
 
@@ -105,15 +108,21 @@ def _row_findings(check: str, what: str, expected: Rows, actual: Rows) -> list[F
 
 
 def check_airflow(
-    deployment: AirflowDeployment, baseline: AirflowBaseline, *, api: bool
+    deployment: AirflowDeployment,
+    baseline: AirflowBaseline,
+    *,
+    api: bool,
+    probe: ProbeResult | None = None,
 ) -> list[CheckResult]:
-    """Every check of the restored Airflow; ``api`` when the API server should be running."""
-    probe: ProbeResult | None = None
+    """Every check of the restored Airflow; ``api`` when the API server should be running.
+    ``probe``: Airflow's own answer when it is already known for this state (the
+    baseline's, checked at once), otherwise Airflow's interpreter is asked now."""
     probe_error = ""
-    try:
-        probe = deployment.probe()
-    except DRError as exc:
-        probe_error = str(exc)
+    if probe is None:
+        try:
+            probe = deployment.probe()
+        except DRError as exc:
+            probe_error = str(exc)
 
     def conn() -> psycopg.Connection[Any]:
         return psycopg.connect(deployment.dsn, autocommit=True, connect_timeout=5)
