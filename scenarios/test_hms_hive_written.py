@@ -33,7 +33,13 @@ from fixtures.faults import InjectFault
 from fixtures.hive import HiveMetastore
 from fixtures.scenario import ScenarioRecorder
 
-pytestmark = [pytest.mark.gameday, pytest.mark.metastore, pytest.mark.hive]
+# one worker runs the scenarios on a Hive-written metastore: it alone has Hive write one
+pytestmark = [
+    pytest.mark.gameday,
+    pytest.mark.metastore,
+    pytest.mark.hive,
+    pytest.mark.xdist_group("hive"),
+]
 TABLE = ("production_critical", "fact_table")
 CHANGES_AFTER_BACKUP = 2
 

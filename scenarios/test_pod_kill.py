@@ -179,6 +179,7 @@ def test_metastore_service_killed_comes_back(
 
 
 @pytest.mark.hive
+@pytest.mark.xdist_group("hive")
 @pytest.mark.parametrize("supervised", [True, False], ids=["supervised", "no-restart"])
 def test_real_hive_metastore_killed_comes_back(
     supervised: bool, scenario: ScenarioRecorder, hive_metastore: HiveMetastore

@@ -190,10 +190,10 @@ class ServerGone(DRError):
 _GONE = ("Connection refused", "Failed to establish a new connection", "Max retries exceeded")
 
 
-class _GiveUpOnceGone:
-    """An MLflow client for one round of checks: once a request finds the server gone
-    (after the client waited out its retries), the checks that follow fail at once with
-    the same reason instead of each waiting the retries out again."""
+class CheckingClient:
+    """An MLflow client for a round of checks: once a request finds the server gone (after
+    the client waited out its retries), the requests that follow fail at once with the
+    same reason instead of each waiting the retries out again."""
 
     def __init__(self, mlflow: Any, url: str) -> None:
         self._mlflow = mlflow
@@ -218,11 +218,21 @@ class _GiveUpOnceGone:
         return call
 
 
-def check_mlflow(url: str, baseline: MlflowState, dsn: str | None = None) -> list[CheckResult]:
+def checking_client(url: str) -> CheckingClient:
+    return CheckingClient(client(url), url)
+
+
+def check_mlflow(
+    url: str,
+    baseline: MlflowState,
+    dsn: str | None = None,
+    mlflow: CheckingClient | None = None,
+) -> list[CheckResult]:
     """The runbook's "MLflow experiments accessible" and "Verify Artifacts", through the
     restarted server: every experiment, run, metric, param, artifact and model version of
-    the baseline comes back equal."""
-    mlflow = _GiveUpOnceGone(client(url), url)
+    the baseline comes back equal. ``mlflow``: a client that may already know the server
+    is gone."""
+    mlflow = mlflow or checking_client(url)
     ids: dict[str, str] = {}
 
     def experiments() -> list[Finding]:
