@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from drtests.metastore.checks import CHECKS, CheckContext, more_connections, run_checks
 from drtests.metastore.verify import Baseline
@@ -320,10 +321,19 @@ def test_no_second_connection_while_the_callers_transaction_is_open(
     with metastore.connect() as conn:
         with conn.transaction():
             assert more_connections(conn, 1) == []
-        opened = more_connections(conn, 1)
+        read_only = make_conninfo(
+            conn.info.dsn,
+            password=conn.info.password,
+            options="-c default_transaction_read_only=on",
+        )
+    with psycopg.connect(read_only, autocommit=True) as caller:
+        opened = more_connections(caller, 1)
         try:
             assert len(opened) == 1
-            assert opened[0].info.dbname == conn.info.dbname
+            assert opened[0].info.dbname == caller.info.dbname
+            # a dry run's read-only session stays read-only on the second connection
+            row = opened[0].execute("SHOW default_transaction_read_only").fetchone()
+            assert row == ("on",)
         finally:
             for extra in opened:
                 extra.close()
