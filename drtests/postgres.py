@@ -292,8 +292,24 @@ class LocalPostgres:
                 death_signal=signal.SIGQUIT,
                 stop_signal=signal.SIGINT,
             )
+            # before anyone knows the port, a port taken between choosing and binding it
+            # is given up for another; later starts keep the port their clients use
+            self.process.rebind = self._new_port
         self.process.start()
-        self.process.wait_ready(readiness_probe(self.bin_dir, self.port), timeout)
+        try:
+            self.process.wait_ready(
+                growing(lambda t: accepting_connections(self.bin_dir, self.port, t), 3, 24),
+                timeout,
+            )
+        finally:
+            self.process.rebind = None
+
+    def _new_port(self) -> list[str]:
+        assert self.process is not None
+        self.port = free_port()
+        argv = list(self.process.argv)
+        argv[argv.index("-p") + 1] = str(self.port)
+        return argv
 
     def accepting(self) -> bool:
         return accepting_connections(self.bin_dir, self.port)

@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -80,21 +81,36 @@ def http_ok(url: str, timeout: float = 10) -> bool:
         return False
 
 
+_waits = threading.local()
+
+
+def time_left() -> float | None:
+    """Seconds left before the deadline of the ``wait_until`` running in this thread."""
+    deadline: float | None = getattr(_waits, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def growing(probe: Callable[[float], bool], first: float, most: float) -> Callable[[], bool]:
     """A readiness probe that gives a slow service longer on each try: its per-try timeout
     starts at ``first`` and doubles, up to ``most``, after every try that used it up. A
     service that answers only after ``first`` is found ready before the wait's deadline
-    instead of being timed out forever; one that refuses is asked again at once."""
+    instead of being timed out forever; one that refuses is asked again at once. A try
+    never outlasts the deadline of the wait it runs in."""
     timeout = first
+    timed_out = False
 
     def attempt() -> bool:
-        nonlocal timeout
+        nonlocal timeout, timed_out
+        if timed_out:
+            patience.record(retried=True)  # asked again after a try that timed out
+        left = time_left()
+        this_try = timeout if left is None else min(timeout, max(0.5, left))
         start = time.monotonic()
-        if probe(timeout):
+        if probe(this_try):
             return True
-        took = time.monotonic() - start
-        if took >= 0.9 * timeout:
-            patience.record(slow=True, retried=True)
+        timed_out = time.monotonic() - start >= 0.9 * this_try
+        if timed_out:
+            patience.record(slow=True)
             timeout = min(most, timeout * 2)
         return False
 
@@ -104,14 +120,25 @@ def growing(probe: Callable[[float], bool], first: float, most: float) -> Callab
 def wait_until(
     probe: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
 ) -> float:
-    """Poll ``probe`` until it is true; return seconds waited or raise a clear error."""
+    """Poll ``probe`` until it is true; return seconds waited or raise a clear error. A
+    probe made by ``growing`` keeps each try within this wait's deadline."""
     start = time.monotonic()
-    while True:
-        if probe():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise EnvironmentUnavailable(f"{what} not ready after {timeout:.0f}s")
-        time.sleep(interval)
+    outer = getattr(_waits, "deadline", None)
+    _waits.deadline = start + timeout if outer is None else min(outer, start + timeout)
+    tries = 0
+    try:
+        while True:
+            tries += 1
+            if probe():
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout:
+                took = time.monotonic() - start
+                raise EnvironmentUnavailable(
+                    f"{what} not ready after {timeout:.0f}s ({tries} tries over {took:.0f}s)"
+                )
+            time.sleep(interval)
+    finally:
+        _waits.deadline = outer
 
 
 class Supervised(Protocol):

@@ -4,6 +4,9 @@ briefly failing) server. Only the wait's own deadline fails it."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from botocore.exceptions import ClientError
 from hmsclient.genthrift.hive_metastore import ThriftHiveMetastore
 from kubernetes import client
 from thrift.protocol import TBinaryProtocol
@@ -23,9 +27,9 @@ from drtests.environments import Environment
 from drtests.errors import EnvironmentUnavailable
 from drtests.load import SlowProxy
 from drtests.metastore.thrift import answering, show_databases
-from drtests.objectstore.core import S3Endpoint
+from drtests.objectstore.core import S3_ATTEMPTS, S3Endpoint, s3_error
 from drtests.platform.kubernetes import KubernetesPlatform
-from drtests.postgres import accepting_connections, readiness_probe
+from drtests.postgres import LocalPostgres, accepting_connections, readiness_probe
 from drtests.processes import free_port, growing, wait_until
 from fixtures.kube_controllers import runbook_workloads
 from fixtures.kubernetes import KubeEmulator
@@ -62,7 +66,26 @@ def test_a_growing_probe_waits_out_a_service_slower_than_its_first_try() -> None
     before = patience.tally()
     wait_until(growing(answers_after_300ms, 0.1, 1.0), 5, "slow service", interval=0)
     assert tries == [0.1, 0.2, 0.4]
+    # two tries timed out, and each was followed by another
     assert patience.tally() - before == patience.Tally(slow=2, retried=2)
+
+
+def test_a_try_never_outlasts_the_deadline_of_its_wait() -> None:
+    """Each try is cut to the time the wait has left: a wait of 2 s on a service that never
+    answers ends at its deadline, not one growing try later, and says how it tried."""
+    tries: list[float] = []
+
+    def never(timeout: float) -> bool:
+        tries.append(timeout)
+        time.sleep(timeout)
+        return False
+
+    start = time.monotonic()
+    expected = r"hung service not ready after 2s \(\d+ tries"
+    with pytest.raises(EnvironmentUnavailable, match=expected):
+        wait_until(growing(never, 1.5, 30), 2, "hung service")
+    assert time.monotonic() - start < 3.0
+    assert tries[0] == 1.5 and tries[1] <= 0.6, tries
 
 
 def test_a_growing_probe_stops_growing_at_its_limit_and_the_deadline_ends_the_wait() -> None:
@@ -103,6 +126,24 @@ def test_postgres_readiness_waits_out_a_server_slower_than_pg_isready(
     assert not accepting_connections(pg.bin_dir, port)
     waited = wait_until(readiness_probe(pg.bin_dir, port), 30, "PostgreSQL")
     assert 4 <= waited < 30
+
+
+def test_a_postgres_server_whose_port_was_taken_starts_on_another() -> None:
+    # not pytest's tmp_path: PostgreSQL runs as its own user when the suite runs as root
+    workdir = Path(tempfile.mkdtemp(prefix="drtests-rebind-"))
+    workdir.chmod(0o755)
+    server = LocalPostgres(workdir / "pg")
+    server.init()
+    taken = server.port
+    with socket.create_server(("127.0.0.1", taken)):
+        server.start(timeout=30)
+        try:
+            assert server.port != taken
+            assert accepting_connections(server.bin_dir, server.port)
+            assert server.process is not None and server.process.rebind is None
+        finally:
+            server.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_postgres_readiness_ends_at_the_deadline_when_nothing_listens(
@@ -217,10 +258,11 @@ def _configuration(url: str) -> client.Configuration:
 
 
 class _ThrottlingS3(BaseHTTPRequestHandler):
-    """An S3 endpoint that answers 503 SlowDown to the first ``busy`` requests, then an
-    empty listing: an object store under load, as S3 itself throttles."""
+    """An S3 endpoint that answers an error (503 SlowDown: S3 throttling) to the first
+    ``busy`` requests, then an empty listing: an object store under load."""
 
     busy = 3
+    error = (503, "SlowDown")
     seen: ClassVar[list[str]] = []
 
     def log_message(self, *_args: object) -> None:
@@ -229,8 +271,9 @@ class _ThrottlingS3(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         type(self).seen.append(self.path)
         if len(self.seen) <= self.busy:
-            body = b"<Error><Code>SlowDown</Code><Message>Reduce your rate.</Message></Error>"
-            self.send_response(503)
+            status, code = self.error
+            body = f"<Error><Code>{code}</Code><Message>busy</Message></Error>".encode()
+            self.send_response(status)
         else:
             body = (
                 b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
@@ -257,8 +300,30 @@ def test_s3_throttling_is_retried_with_back_off_and_tallied() -> None:
         answer = _s3(f"http://127.0.0.1:{server.server_port}").list_objects_v2(Bucket="lake")
         assert answer["KeyCount"] == 0
         assert len(_ThrottlingS3.seen) == 4
-        assert (patience.tally() - before).retried == 3
+        assert (patience.tally() - before).retried == 3  # requests sent again
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_s3_that_keeps_failing_is_one_line_after_its_attempts() -> None:
+    _ThrottlingS3.seen = []
+    _ThrottlingS3.busy = 1000
+    _ThrottlingS3.error = (500, "InternalError")  # errors back off from 50 ms, not 1 s
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ThrottlingS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = S3Endpoint("lake", f"http://127.0.0.1:{server.server_port}", "us-east-1", "t", "t")
+    try:
+        before = patience.tally()
+        with pytest.raises(ClientError) as caught:
+            endpoint.client().list_objects_v2(Bucket="lake")
+        assert len(_ThrottlingS3.seen) == S3_ATTEMPTS
+        assert (patience.tally() - before).retried == S3_ATTEMPTS - 1
+        message = str(s3_error(caught.value, "list objects", endpoint))
+        assert f"failed after {S3_ATTEMPTS} attempts: InternalError" in message
+    finally:
+        _ThrottlingS3.busy = 3
+        _ThrottlingS3.error = (503, "SlowDown")
         server.shutdown()
         server.server_close()
 

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     ReadTimeoutError,
 )
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from drtests.safety import WriteGate
+
+#: requests per S3 call at most: the first and nine retries
+S3_ATTEMPTS = 10
 
 #: S3 operations that change nothing; every other operation is a write
 READ_OPERATIONS = ("Get", "List", "Head", "SelectObjectContent")
@@ -75,8 +79,9 @@ class S3Endpoint:
                 connect_timeout=3,
                 read_timeout=30,
                 # botocore's standard retries: timeouts, refused connections, 5xx and
-                # throttling, with exponential back-off and jitter
-                retries={"max_attempts": 5, "mode": "standard"},
+                # throttling, with exponential back-off and jitter (short for errors, from
+                # 1 s for throttling): 10 requests ride out an object store that restarts
+                retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
                 s3={"addressing_style": "path"},
                 max_pool_connections=32,
             ),
@@ -89,17 +94,24 @@ class S3Endpoint:
 
 
 def _tally_attempt(
-    response: tuple[Any, dict[str, Any]] | None, caught_exception: Exception | None, **_: Any
+    response: tuple[Any, dict[str, Any]] | None,
+    caught_exception: Exception | None,
+    attempts: int,
+    **_: Any,
 ) -> None:
-    """Count an S3 attempt that failed transiently (botocore decides on the retry) in the
-    run's patience tally: a slow object store is visible in the evidence."""
+    """Count an S3 attempt that failed transiently in the run's patience tally (slow when it
+    timed out; retried when another attempt follows), so a slow object store is visible in
+    the evidence. botocore itself decides on the retry."""
     status = (
         0
         if response is None
         else int(response[1].get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
     )
     if caught_exception is not None or status >= 500 or status == 429:
-        patience.record(slow=isinstance(caught_exception, ReadTimeoutError), retried=True)
+        patience.record(
+            slow=isinstance(caught_exception, (ReadTimeoutError, ConnectTimeoutError)),
+            retried=attempts < S3_ATTEMPTS,
+        )
 
 
 def s3_error(exc: Exception, what: str, endpoint: S3Endpoint) -> EndpointUnreachable:
@@ -108,6 +120,12 @@ def s3_error(exc: Exception, what: str, endpoint: S3Endpoint) -> EndpointUnreach
         return EndpointUnreachable(f"S3 endpoint {endpoint.describe()} unreachable during {what}")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "error")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if status >= 500 or code in ("SlowDown", "Throttling", "RequestLimitExceeded"):
+            return EndpointUnreachable(
+                f"S3 {what} on {endpoint.describe()} failed after {S3_ATTEMPTS} attempts: "
+                f"{code} (the object store is overloaded or down)"
+            )
         return EndpointUnreachable(f"S3 {what} on {endpoint.describe()} refused: {code}")
     return EndpointUnreachable(f"S3 {what} on {endpoint.describe()} failed: {exc}")
 
