@@ -120,10 +120,12 @@ def s3_error(exc: Exception, what: str, endpoint: S3Endpoint) -> EndpointUnreach
         return EndpointUnreachable(f"S3 endpoint {endpoint.describe()} unreachable during {what}")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "error")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = int(metadata.get("HTTPStatusCode", 0))
         if status >= 500 or code in ("SlowDown", "Throttling", "RequestLimitExceeded"):
+            attempts = int(metadata.get("RetryAttempts", 0)) + 1
             return EndpointUnreachable(
-                f"S3 {what} on {endpoint.describe()} failed after {S3_ATTEMPTS} attempts: "
+                f"S3 {what} on {endpoint.describe()} failed after {attempts} attempts: "
                 f"{code} (the object store is overloaded or down)"
             )
         return EndpointUnreachable(f"S3 {what} on {endpoint.describe()} refused: {code}")
