@@ -192,10 +192,12 @@ def accepting_connections(bin_dir: Path, port: int, timeout: float = 3) -> bool:
     return result.returncode == 0
 
 
-def readiness_probe(bin_dir: Path, port: int) -> Callable[[], bool]:
+def readiness_probe(bin_dir: Path, port: int | Callable[[], int]) -> Callable[[], bool]:
     """The readiness probe of a server on 127.0.0.1, patient with one that answers slowly
-    (``pg_isready`` gives up after 3 s by default)."""
-    return growing(lambda timeout: accepting_connections(bin_dir, port, timeout), 3, 24)
+    (``pg_isready`` gives up after 3 s by default); ``port`` may be read at each try, for
+    a server that can be moved to another port while it starts."""
+    current = port if callable(port) else lambda: port
+    return growing(lambda timeout: accepting_connections(bin_dir, current(), timeout), 3, 24)
 
 
 class LocalPostgres:
@@ -297,10 +299,7 @@ class LocalPostgres:
             self.process.rebind = self._new_port
         self.process.start()
         try:
-            self.process.wait_ready(
-                growing(lambda t: accepting_connections(self.bin_dir, self.port, t), 3, 24),
-                timeout,
-            )
+            self.process.wait_ready(readiness_probe(self.bin_dir, lambda: self.port), timeout)
         finally:
             self.process.rebind = None
 
