@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -108,7 +107,9 @@ class HiveMetastoreService:
             death_signal=signal.SIGKILL,
         )
         self.process.rebind = self._new_port
-        self._probe: tuple[int, Callable[[], bool]] | None = None
+        from drtests.metastore.thrift import answering  # the hive extra's Thrift client
+
+        self._answering = answering(self.host, lambda: self.port)
 
     def _new_port(self) -> list[str]:
         """The port was taken between choosing it and the JVM binding it: another one."""
@@ -145,11 +146,7 @@ class HiveMetastoreService:
 
     def answers(self) -> bool:
         """The readiness probe (``thrift.answering``) of the service on its current port."""
-        from drtests.metastore.thrift import answering
-
-        if self._probe is None or self._probe[0] != self.port:
-            self._probe = (self.port, answering(self.host, self.port))
-        return self._probe[1]()
+        return self._answering()
 
     def start(self, timeout: float = 120) -> float:
         self.process.start()

@@ -52,14 +52,16 @@ def show_databases(host: str, port: int, timeout: float = 30.0) -> list[str]:
         raise EnvironmentUnavailable(f"HMS Thrift {host}:{port}: {exc}") from None
 
 
-def answering(host: str, port: int) -> Callable[[], bool]:
+def answering(host: str, port: int | Callable[[], int]) -> Callable[[], bool]:
     """The readiness probe of a metastore service: ready when a Thrift call (SHOW
     DATABASES) is answered, not merely when the port is open; patient with a service that
-    answers slowly (2 s per try at first, doubling up to 30 s)."""
+    answers slowly (2 s per try at first, doubling up to 30 s). ``port`` may be read at
+    each try, for a service that can be moved to another port while it starts."""
+    current = port if callable(port) else lambda: port
 
     def answers(timeout: float) -> bool:
         try:
-            show_databases(host, port, timeout)
+            show_databases(host, current(), timeout)
         except EnvironmentUnavailable:
             return False
         return True
