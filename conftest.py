@@ -13,4 +13,5 @@ pytest_plugins = [
     "fixtures.profiles",
     "fixtures.airflow",
     "fixtures.mlflow",
+    "fixtures.restore_test",
 ]

@@ -68,6 +68,78 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
     return subprocess.call([*argv, *extra], env=os.environ.copy())
 
 
+def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
+    """Restore the real backups into a scratch server, start their applications there and
+    test them; read-only on every source. Exit 0 all restorable, 1 a finding, 2 could not
+    run (a scheduler's three answers)."""
+    import tempfile
+
+    from drtests.config import window_seconds
+    from drtests.restoretest.exitcode import COULD_NOT_RUN, exit_code
+
+    try:
+        profile = load_profile(args.profile, args.env)
+    except DRError as exc:
+        print(f"drtests: error: {exc}", file=sys.stderr)
+        return COULD_NOT_RUN
+    ensure_supported(profile.environment)
+    if args.window:
+        try:
+            window_seconds(args.window)
+        except ValueError as exc:
+            print(f"drtests: error: --window: {exc}", file=sys.stderr)
+            return COULD_NOT_RUN
+    scenarios = Path(args.scenarios)
+    if not scenarios.is_dir():
+        print(f"drtests: error: scenario folder {scenarios} not found", file=sys.stderr)
+        return COULD_NOT_RUN
+    if profile.environment == "containers":
+        _prepare_containers(profile)
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(scenarios),
+        "-m",
+        "restore_test",
+        "-q",
+        "-rfEs",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        "--dr-report-dir",
+        str(args.report_dir),
+        "--dr-env",
+        profile.environment,
+    ]
+    if args.profile:
+        argv += ["--dr-profile", str(args.profile)]
+    components = [c.strip() for c in (args.component or "").split(",") if c.strip()]
+    for component in components:
+        argv += ["--dr-restore-component", component]
+    if args.select:
+        argv += ["--dr-restore-select", args.select]
+    if args.window:
+        argv += ["--dr-restore-window", args.window]
+    if args.seed is not None:
+        argv += ["--dr-restore-seed", str(args.seed)]
+    if args.operator:
+        argv += ["--dr-operator", args.operator]
+    if args.workers > 1:
+        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
+    print(
+        f"drtests restore test: environment {profile.environment}, profile {profile.name}, "
+        f"components {', '.join(components) or ', '.join(profile.restore_test.components)}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="drtests-restore-test-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        code = subprocess.call([*argv, f"--junitxml={junit}", *extra], env=os.environ.copy())
+        result, why = exit_code(code, junit)
+    print(f"drtests restore test: exit {result}: {why}", flush=True)
+    return result
+
+
 def _prepare_containers(profile: Profile) -> None:
     """Images with a local recipe are built (or found up to date) once, before the workers
     start; the others are the engine's to have or pull."""
@@ -345,6 +417,30 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--operator", default=None)
     gd.set_defaults(run=_gameday)
 
+    rt = sub.add_parser(
+        "restore-test",
+        help="restore the newest (or a random) backups into a scratch server and test the "
+        "services on them; read-only on every source; exit 0 restorable, 1 finding, "
+        "2 could not run",
+    )
+    rt.add_argument("--env", choices=("local", "containers", "live"), default=None)
+    rt.add_argument("--profile", type=Path, default=None, help="profile TOML file")
+    rt.add_argument(
+        "--component",
+        default=None,
+        help="comma-separated: metastore,airflow,mlflow,s3 (default: the profile's)",
+    )
+    rt.add_argument(
+        "--select", choices=("latest", "random"), default=None, help="which recovery point"
+    )
+    rt.add_argument("--window", default=None, help="recovery points within WINDOW (7d, 36h)")
+    rt.add_argument("--seed", type=int, default=None, help="seed of a random selection")
+    rt.add_argument("--report-dir", type=Path, default=Path("reports"))
+    rt.add_argument("--scenarios", default="scenarios")
+    rt.add_argument("-n", "--workers", type=int, default=1)
+    rt.add_argument("--operator", default=None)
+    rt.set_defaults(run=_restore_test)
+
     pc = sub.add_parser("profile", help="validate a profile file")
     pc.add_argument("action", choices=("check",))
     pc.add_argument("path", type=Path)
@@ -415,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "gameday":
+    if extra and args.command not in ("gameday", "restore-test"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args, extra)

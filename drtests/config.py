@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -187,6 +188,61 @@ class ContainerSettings(_Strict):
         return [self.postgres_image, self.s3_image, *([self.k3s_image] if self.k3s_image else [])]
 
 
+RestoreTestComponent = Literal["metastore", "airflow", "mlflow", "s3"]
+WINDOW = re.compile(r"^(\d+)([smhdw])$")
+WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def window_seconds(text: str) -> float:
+    """``7d``, ``36h``, ``90m``: a window of recovery points, in seconds."""
+    match = WINDOW.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a window such as 7d, 36h or 90m")
+    return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+
+
+class RestoreTestSettings(_Strict):
+    """``drtests restore-test``: which recovery points are tried, where they are restored
+    (never onto a source), and how the restored copy is compared with its source."""
+
+    components: tuple[RestoreTestComponent, ...] = ("metastore", "airflow", "mlflow", "s3")
+    #: ``latest``: the newest recovery point in the window; ``random``: any in the window,
+    #: chosen with ``seed`` (a run records the seed it used, so it can be repeated)
+    select: Literal["latest", "random"] = "latest"
+    window: str = "7d"
+    seed: int | None = None
+    #: a PostgreSQL server the run may write, e.g. postgresql://USER:PASSWORD@HOST:PORT/postgres;
+    #: unset: one the run starts and removes (the embedded PostgreSQL, or a container)
+    scratch_dsn: SecretStr | None = None
+    #: objects of the newest S3 archive restored and compared with its manifest
+    s3_sample: int = Field(default=20, ge=1)
+    #: MLflow artifacts downloaded through the restored server and hashed
+    artifact_sample: int = Field(default=5, ge=0)
+    #: the share of a table's source rows a backup may lack before it is a finding
+    max_row_loss: float = Field(default=0.10, ge=0, le=1)
+
+    @field_validator("window")
+    @classmethod
+    def _is_window(cls, value: str) -> str:
+        window_seconds(value)
+        return value
+
+    @field_validator("scratch_dsn")
+    @classmethod
+    def _scratch_is_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        dsn = value.get_secret_value()
+        if not dsn.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URI")
+        try:
+            if not urlsplit(dsn).hostname:
+                raise ValueError("names no host")
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URI ({exc})") from None
+        return value
+
+
 class Safety(_Strict):
     """Destructive actions need the target on ``allow_list`` and ``--dr-allow-destructive``."""
 
@@ -268,6 +324,7 @@ class Profile(_Strict):
     airflow: AirflowSettings = AirflowSettings()
     mlflow: MlflowSettings = MlflowSettings()
     containers: ContainerSettings = ContainerSettings()
+    restore_test: RestoreTestSettings = RestoreTestSettings()
     state_dir: Path = Path(".drtests")
 
     @model_validator(mode="after")
@@ -289,6 +346,21 @@ class Profile(_Strict):
                 raise ValueError(
                     f"safety.scratch_prefix {scratch!r} overlaps {setting} {prefix!r}: "
                     "name a folder that holds no real backup"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _scratch_server_apart_from_sources(self) -> Profile:
+        """A restore test writes its scratch server only: never one a source lives on."""
+        scratch = self.restore_test.scratch_dsn
+        if scratch is None:
+            return self
+        where = _server_of(scratch.get_secret_value())
+        for name, target in self.postgres.items():
+            if _server_of(target.dsn.get_secret_value()) == where:
+                raise ValueError(
+                    f"restore_test.scratch_dsn is the server of [postgres.{name}]: a restore "
+                    "test writes only to a separate scratch server"
                 )
         return self
 
@@ -314,6 +386,12 @@ class Profile(_Strict):
             password = _password_of(pg.dsn.get_secret_value())
             if password:
                 found.append(password)
+        scratch = self.restore_test.scratch_dsn
+        if scratch is not None:
+            found.append(scratch.get_secret_value())
+            password = _password_of(scratch.get_secret_value())
+            if password:
+                found.append(password)
         for s3 in self.s3.values():
             for secret in (s3.access_key_id, s3.secret_access_key):
                 if secret is not None:
@@ -321,6 +399,11 @@ class Profile(_Strict):
         # as they appear inside URLs too (a password with @ or % is percent-encoded there)
         found += [quote(s, safe="") for s in found]
         return [s for s in found if s]
+
+
+def _server_of(dsn: str) -> tuple[str, int]:
+    parts = urlsplit(dsn)
+    return (parts.hostname or "localhost", parts.port or 5432)
 
 
 def _password_of(dsn: str) -> str | None:
@@ -360,6 +443,12 @@ DEFAULT_OBJECTIVES = {
     "mlflow_restore": Objective(rto_seconds=20 * 60, rpo_seconds=60 * 60),
     # MLflow's artifacts deleted from S3: object versions bring them back, nothing lost
     "mlflow_artifact_restore": Objective(rto_seconds=20 * 60, rpo_seconds=0),
+    # restore tests of the real backups: the restore each would be part of, and the backup
+    # interval as the data age a restore would lose
+    "restore_test_metastore": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    "restore_test_airflow": Objective(rto_seconds=30 * 60, rpo_seconds=60 * 60),
+    "restore_test_mlflow": Objective(rto_seconds=20 * 60, rpo_seconds=60 * 60),
+    "restore_test_s3": Objective(rto_seconds=4 * 3600, rpo_seconds=24 * 3600),
 }
 
 

@@ -9,7 +9,7 @@ import os
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ MARKERS = {
     "monitoring": "Prometheus, Pushgateway and alert rules",
     "readiness": "prevention measures of the runbooks exist and work",
     "exclude_alerts": "alert rules the local Prometheus leaves out (readiness controls)",
+    "restore_test": "restores real backups into a scratch target and tests them; read-only "
+    "on every source (drtests restore-test)",
 }
 
 
@@ -66,6 +68,9 @@ class DRSession:
     progress: ProgressPusher | None = None
     #: load mode (``--dr-load``): what the run was put under
     load: str = ""
+    #: ``host:port`` of servers this run started beside the environment (a restore test's
+    #: scratch server): work databases there die with them and are not ledgered
+    owned_servers: set[str] = field(default_factory=set)
 
 
 dr_session_key = pytest.StashKey[DRSession]()
@@ -127,6 +132,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="load mode: how long each HTTP response is held back (default 3)",
     )
     group.addoption("--dr-operator", default=None, help="who runs the game day (evidence)")
+    group.addoption(
+        "--dr-restore-component",
+        action="append",
+        default=[],
+        choices=("metastore", "airflow", "mlflow", "s3"),
+        help="restore test: a component to test (repeatable; default the profile's)",
+    )
+    group.addoption(
+        "--dr-restore-select",
+        choices=("latest", "random"),
+        default=None,
+        help="restore test: the newest recovery point in the window, or a random one",
+    )
+    group.addoption(
+        "--dr-restore-window",
+        default=None,
+        metavar="WINDOW",
+        help="restore test: recovery points taken within WINDOW (7d, 36h, 90m)",
+    )
+    group.addoption(
+        "--dr-restore-seed",
+        type=int,
+        default=None,
+        help="restore test: the seed of a random choice (default: derived from the run id)",
+    )
     group.addoption(
         "--dr-participant",
         action="append",

@@ -100,6 +100,18 @@ def _live_target(
             if s3.describe() == target.get("endpoint"):
                 return BucketTarget(s3, str(target.get("bucket")), "live", workdir)
         return None
+    if target.get("component") == "restore-test-scratch":
+        # a restore test's scratch database: on the profile's scratch server, whatever the
+        # database its DSN names
+        scratch = profile.restore_test.scratch_dsn
+        if scratch is None:
+            return None
+        endpoint, _ = PostgresEndpoint.from_dsn(scratch.get_secret_value(), pg_bin_dir())
+        if (endpoint.host, endpoint.port) != (target.get("host"), target.get("port")):
+            return None
+        return DatabaseTarget(
+            endpoint, str(target.get("database")), "live", workdir, "restore-test-scratch"
+        )
     pg = profile.postgres.get(str(target.get("component", "")))
     if pg is None:
         return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from drtests.config import Profile
 from drtests.errors import SafetyError
@@ -37,6 +38,14 @@ class SafetyRails:
     #: how the caller spells the flags, so a refusal names the one the user can type
     destructive_flag: str = "--dr-allow-destructive"
     confirm_flag: str = "--dr-confirm-production"
+
+    def __post_init__(self) -> None:
+        scratch = self.profile.restore_test.scratch_dsn
+        if scratch is not None:
+            # the restore test's own databases on the scratch server the profile names
+            parts = urlsplit(scratch.get_secret_value())
+            where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+            self.ephemeral_targets.add(f"postgresql://{where}/drtests_rt_*")
 
     def authorize(self, target: str, action: str) -> None:
         """Allow ``action`` on ``target`` or raise; in a dry run, record it and stop."""

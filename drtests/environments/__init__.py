@@ -3,8 +3,8 @@ servers, containers, or a live platform."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -53,6 +53,9 @@ class Environment:
     postgres_server: DatabaseServer | None = None
     #: what runs the servers, for the evidence (engine and images in containers mode)
     description: str = ""
+    #: starts one more PostgreSQL server of this environment's kind, for scratch work (a
+    #: restore test's target); None: the embedded one
+    start_scratch_server: Callable[[Path], AbstractContextManager[PostgresEndpoint]] | None = None
 
     @property
     def owned(self) -> bool:

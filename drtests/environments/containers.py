@@ -17,6 +17,7 @@ from drtests.containers.postgres import PostgresServerContainer
 from drtests.containers.s3 import S3ServerContainer
 from drtests.containers.workload import remove_leftovers, run_labels
 from drtests.environments import Environment, owned_environment
+from drtests.postgres import PostgresEndpoint
 
 
 @contextmanager
@@ -43,4 +44,15 @@ def containers_environment(profile: Profile, workdir: Path) -> Iterator[Environm
         dr = servers["dr"].endpoint("us-west-2")
         env = owned_environment("containers", profile, pg, primary, dr, workdir)
         env.description = f"containers on {engine.describe()}: {pg.image}, {settings.s3_image}"
+
+        @contextmanager
+        def scratch_server(_: Path) -> Iterator[PostgresEndpoint]:
+            server = PostgresServerContainer(engine, settings.postgres_image, labels, *limits)
+            try:
+                server.create()
+                yield server.endpoint
+            finally:
+                server.remove()
+
+        env.start_scratch_server = scratch_server
         yield env

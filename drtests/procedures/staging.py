@@ -73,13 +73,24 @@ def stage_first_good(
     *,
     component: str,
     runbook_step: str,
+    backup_of: str | None = None,
 ) -> StagedBackup:
     """The newest candidate that downloads intact, restores and is what it claims to be,
     restored into ``<database>__restoring``. Escalates (:class:`NoVerifiedBackup`, naming
-    each rejected backup and why) when none is left."""
+    each rejected backup and why) when none is left. ``backup_of`` names the database the
+    backups must be of, when it is not the target's own (a restore somewhere else)."""
     for record in candidates:
         try:
-            staged = _stage(target, catalog, record, journal, identify, component, runbook_step)
+            staged = _stage(
+                target,
+                catalog,
+                record,
+                journal,
+                identify,
+                component,
+                runbook_step,
+                backup_of or target.database,
+            )
         except RestoreInterrupted:
             raise
         except REJECTED as exc:
@@ -102,10 +113,11 @@ def _stage(
     identify: Identify,
     component: str,
     runbook_step: str,
+    backup_of: str,
 ) -> StagedBackup:
     staging = staging_name(target.database)
     with journal.step("Check backup metadata", runbook_step) as s:
-        s.detail = _check_metadata(catalog, record, target.database)
+        s.detail = _check_metadata(catalog, record, backup_of)
     local = _download_verified(target, catalog, record, journal, runbook_step)
     staged = False
     try:
