@@ -168,6 +168,7 @@ def test_clause_mapping_follows_the_results() -> None:
         "8.5": "met",
         "Art. 11": "met",
         "Art. 12": "met",
+        "Art. 12(2)": "not covered",
         "Art. 24": "met",
         "Art. 25": "met",
         "12.10.2": "met",
@@ -175,6 +176,19 @@ def test_clause_mapping_follows_the_results() -> None:
     slow = _run([_scenario("slow", rto=4000), _scenario("ctl", kind="control", verified=False)])
     statuses = {c.clause: c.status for c in slow.clauses}
     assert statuses["A.5.30"] == "not met" and statuses["8.5"] == "met"
+
+
+def test_restore_tests_of_the_backups_answer_the_backup_clauses() -> None:
+    tested = _scenario("restore_test")
+    tested.procedure = "restore_test_metastore"
+    run = _run([tested])
+    statuses = {c.clause: c for c in run.clauses}
+    assert statuses["Art. 12(2)"].status == "met" and statuses["A.8.13"].status == "met"
+    assert "data age" in statuses["Art. 12(2)"].evidence[0]
+    stale = _scenario("restore_test", verified=False)
+    stale.procedure = "restore_test_airflow"
+    statuses = {c.clause: c.status for c in _run([stale]).clauses}
+    assert statuses["Art. 12(2)"] == "not met" and statuses["A.8.13"] == "not met"
 
 
 def test_every_format_and_no_planted_secret(tmp_path: Path) -> None:
@@ -280,7 +294,9 @@ def test_report_commands_rerender_verify_and_trend(tmp_path: Path) -> None:
     trend = _cli("report", "--history", str(tmp_path), "--out", str(out))
     assert trend.returncode == 0, trend.stderr
     assert "trend of 3 runs" in trend.stdout
-    assert out.read_text().count("<circle") == 3
+    page = out.read_text()
+    # a point per run in the RTO chart and in the data-age chart
+    assert page.count("<circle") == 6 and "data age (RPO achieved) trend" in page
 
 
 @pytest.mark.parametrize("args", [["report"], ["report", "verify"], ["report", "/no/such/dir"]])

@@ -185,3 +185,43 @@ def test_a_full_restore_test_writes_nothing_to_any_source(
     assert proxy.writes() == [], proxy.writes()[:5]
     assert len(proxy.requests) > 10, "the run never read the sources through the recorder"
     assert s3.secret_access_key not in output and pg.password not in output
+
+
+def test_a_killed_restore_test_leaves_its_scratch_database_to_the_next_run(
+    dr_environment: Environment, tmp_path: Path
+) -> None:
+    """A scratch database on the profile's scratch server is ledgered before it exists;
+    the next run drops it, without --dr-allow-destructive (the server is scratch) and
+    leaves every other database of that server alone."""
+    from drtests.config import PostgresTarget, Profile, RestoreTestSettings
+    from drtests.faults import DatabaseTarget, WorkDatabase
+    from drtests.ledger import FaultLedger
+    from drtests.postgres import create_database, database_exists, drop_database
+    from drtests.recovery import revert_leftovers
+    from drtests.restoretest.restore import LEDGER_COMPONENT
+    from drtests.safety import SafetyRails
+
+    pg = dr_environment.postgres
+    live, staged = "drtests_rt_0a0a0a_metastore", "drtests_rt_0a0a0a_metastore__restoring"
+    target = DatabaseTarget(pg, live, "live", tmp_path, LEDGER_COMPONENT)
+    ledger = FaultLedger(tmp_path / "ledger.jsonl")
+    work = WorkDatabase(staged)
+    fault_id = ledger.begin(work.kind, work.describe(), target.describe(), work.params())
+    ledger.captured(fault_id, work.capture(target))
+    create_database(pg, staged)
+    create_database(pg, "not_ours")
+    try:
+        profile = Profile(
+            name="prod",
+            environment="live",
+            postgres={"metastore": PostgresTarget(dsn="postgresql://h:pw@db.prod:5432/m")},  # type: ignore[arg-type]
+            restore_test=RestoreTestSettings(scratch_dsn=pg.dsn("postgres")),  # type: ignore[arg-type]
+            state_dir=tmp_path,
+        )
+        lines = revert_leftovers(ledger, profile, SafetyRails(profile))
+        assert "reverted" in lines[0], lines
+        assert not database_exists(pg, staged) and database_exists(pg, "not_ours")
+        assert not ledger.pending()
+    finally:
+        drop_database(pg, staged)
+        drop_database(pg, "not_ours")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -32,30 +33,48 @@ def find_runs(paths: list[Path]) -> list[RunRecord]:
     return sorted(runs.values(), key=lambda r: r.started_at)
 
 
-def rto_series(run: RunRecord) -> dict[str, float]:
-    """Worst achieved RTO per procedure in one run."""
+Measure = Literal["rto", "rpo"]
+#: what each measure's chart says it draws
+MEASURES = {"rto": "RTO", "rpo": "data age (RPO achieved)"}
+
+
+def worst_series(run: RunRecord, measure: Measure = "rto") -> dict[str, float]:
+    """Worst achieved RTO (or RPO: the data age a restore test measures) per procedure in
+    one run."""
     worst: dict[str, float] = {}
     for s in run.scenarios:
-        if s.kind == "scenario" and s.rto is not None and s.rto.achieved_s is not None:
-            worst[s.procedure] = max(worst.get(s.procedure, 0.0), s.rto.achieved_s)
+        result = s.rto if measure == "rto" else s.rpo
+        if s.kind == "scenario" and result is not None and result.achieved_s is not None:
+            worst[s.procedure] = max(worst.get(s.procedure, 0.0), result.achieved_s)
     return worst
 
 
-def trend_svg(runs: list[RunRecord]) -> str:
-    """Worst RTO per procedure across runs (log scale), the objective dashed, each run's
-    verdict as the point's colour."""
+def rto_series(run: RunRecord) -> dict[str, float]:
+    return worst_series(run, "rto")
+
+
+def trend_svg(runs: list[RunRecord], measure: Measure = "rto") -> str:
+    """Worst RTO (or data age) per procedure across runs (log scale), the objective
+    dashed, each run's verdict as the point's colour: restore durations and backup ages
+    of nightly restore tests drift here before they miss."""
+    what = MEASURES[measure]
     if len(runs) < 2:
-        return "<p>Trend needs at least two runs.</p>"
-    procedures = sorted({p for r in runs for p in rto_series(r)})
+        return f"<p>The {what} trend needs at least two runs.</p>"
+
+    def series(run: RunRecord) -> dict[str, float]:
+        return worst_series(run, measure)
+
+    procedures = sorted({p for r in runs for p in series(r)})
     objectives = {
-        s.procedure: s.rto.objective_s
+        s.procedure: (s.rto if measure == "rto" else s.rpo).objective_s  # type: ignore[union-attr]
         for r in runs
         for s in r.scenarios
-        if s.rto is not None and s.kind == "scenario"
+        if (s.rto if measure == "rto" else s.rpo) is not None and s.kind == "scenario"
     }
-    values = [v for r in runs for v in rto_series(r).values()] + list(objectives.values())
+    values = [v for r in runs for v in series(r).values()] + [o for o in objectives.values() if o]
+    values = [v for v in values if v > 0]
     if not values:
-        return "<p>No RTO measured in these runs.</p>"
+        return f"<p>No {what} measured in these runs.</p>"
     lo = max(min(values) / 2, 0.1)
     hi = max(values) * 1.5
     width, height, left, top, bottom = 760, 260, 60, 16, 60
@@ -70,9 +89,9 @@ def trend_svg(runs: list[RunRecord]) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="system-ui,sans-serif" font-size="11" role="img" '
-        'aria-label="RTO trend across runs">'
+        f'aria-label="{what} trend across runs">'
     ]
-    for tick in (1, 10, 60, 300, 1800, 7200):
+    for tick in (1, 10, 60, 300, 1800, 3600 * 4, 86400, 7 * 86400):
         if lo <= tick <= hi:
             parts.append(
                 f'<line x1="{left}" x2="{width - 20}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
@@ -82,16 +101,16 @@ def trend_svg(runs: list[RunRecord]) -> str:
     palette = ["#0969da", "#8250df", "#bf3989", "#1a7f37", "#9a6700"]
     for n, procedure in enumerate(procedures):
         colour = palette[n % len(palette)]
-        if procedure in objectives:
+        if objectives.get(procedure):
             oy = y(objectives[procedure])
             parts.append(
                 f'<line x1="{left}" x2="{width - 20}" y1="{oy:.1f}" y2="{oy:.1f}" '
                 f'stroke="{colour}" stroke-dasharray="5 4"/>'
             )
         points = [
-            (x(i), y(rto_series(r)[procedure]), r)
+            (x(i), y(max(series(r)[procedure], lo)), r)
             for i, r in enumerate(runs)
-            if procedure in rto_series(r)
+            if procedure in series(r)
         ]
         if len(points) > 1:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in points)
@@ -118,4 +137,8 @@ def trend_svg(runs: list[RunRecord]) -> str:
 
 
 def _label(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.0f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"

@@ -174,6 +174,7 @@ def write_html(
         rto_chart=objective_chart_svg(run.scenarios, "rto"),
         rpo_chart=objective_chart_svg(run.scenarios, "rpo"),
         trend=trend_svg(history or [run]),
+        age_trend=trend_svg(history or [run], "rpo"),
         history_size=len(history or [run]),
         rows=summary_rows(run),
     )

@@ -105,7 +105,9 @@ def history_report(folders: list[Path], out: Path) -> int:
     env = Environment(
         loader=PackageLoader("drtests.evidence", "templates"), autoescape=select_autoescape(["j2"])
     )
-    page = env.get_template("trend.html.j2").render(runs=runs, chart=trend_svg(runs))
+    page = env.get_template("trend.html.j2").render(
+        runs=runs, chart=trend_svg(runs), age_chart=trend_svg(runs, "rpo")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(Redactor()(page), encoding="utf-8")
     print(f"trend of {len(runs)} runs: {out}")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drtests.errors import DRError
+from drtests.errors import DRError, EndpointUnreachable
 from drtests.objectstore.archive import read_manifest
 from drtests.objectstore.core import S3_ERRORS
 from drtests.results import CheckResult, Finding
@@ -41,12 +41,15 @@ def archive_points(client: S3Client, bucket: str, prefix: str) -> list[ArchivePo
     """Every archive under ``prefix``, newest first (their time is in their key)."""
     points = []
     paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            match = ARCHIVE_KEY.search(obj["Key"])
-            if match:
-                taken = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-                points.append(ArchivePoint(bucket, obj["Key"], taken))
+    try:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                match = ARCHIVE_KEY.search(obj["Key"])
+                if match:
+                    taken = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S")
+                    points.append(ArchivePoint(bucket, obj["Key"], taken.replace(tzinfo=UTC)))
+    except S3_ERRORS as exc:
+        raise EndpointUnreachable(f"listing s3://{bucket}/{prefix}: {exc}") from None
     return sorted(points, key=lambda p: p.taken_at, reverse=True)
 
 
