@@ -101,7 +101,7 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         "pytest",
         str(scenarios),
         "-m",
-        "restore_test",
+        "restore_test and not negative_control",
         "-q",
         "-rfEs",
         "--no-header",
