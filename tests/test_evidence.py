@@ -182,6 +182,7 @@ def test_restore_tests_of_the_backups_answer_the_backup_clauses() -> None:
     tested = _scenario("restore_test")
     tested.procedure = "restore_test_metastore"
     run = _run([tested])
+    assert run.kind == "restore test" and _run([_scenario("ok")]).kind == "game day"
     statuses = {c.clause: c for c in run.clauses}
     assert statuses["Art. 12(2)"].status == "met" and statuses["A.8.13"].status == "met"
     assert "data age" in statuses["Art. 12(2)"].evidence[0]

@@ -55,6 +55,11 @@ def assemble_run(
         runbooks=runbooks,
         dry_run=dry_run,
         load=load,
+        kind=(
+            "restore test"
+            if scenarios and all(r.procedure.startswith("restore_test_") for r in scenarios)
+            else "game day"
+        ),
         scope=profile.scope,
         participants=people,
         scenarios=scenarios,

@@ -23,7 +23,7 @@ def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
     suite = ET.Element(
         "testsuite",
         {
-            "name": f"drtests game day {run.run_id}",
+            "name": f"drtests {run.kind} {run.run_id}",
             "tests": str(len(run.scenarios)),
             "failures": str(failures),
             "errors": "0",

@@ -154,6 +154,8 @@ class RunRecord(BaseModel):
     dry_run: bool = False
     #: load mode (``--dr-load``): the busy processes and network delay the run was under
     load: str = ""
+    #: what the run was: a "game day" of the procedures, or a "restore test" of the backups
+    kind: str = "game day"
     scope: str = ""
     participants: list[Participant] = Field(default_factory=list)
     scenarios: list[ScenarioRecord] = Field(default_factory=list)

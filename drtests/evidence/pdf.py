@@ -168,11 +168,11 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
         rightMargin=14 * mm,
         topMargin=14 * mm,
         bottomMargin=14 * mm,
-        title=f"DR game day {run.run_id}",
+        title=f"DR {run.kind} {run.run_id}",
         author="drtests",
     )
     verdict = "PASSED" if run.passed else "FAILED"
-    flow: list[Any] = [w.p(f"Disaster-recovery game day — {verdict}", "title")]
+    flow: list[Any] = [w.p(f"Disaster-recovery {run.kind} — {verdict}", "title")]
     meta = [
         ["Run", run.run_id],
         [

@@ -71,7 +71,7 @@ HEADERS = [
 
 def print_summary(run: RunRecord, console: Console) -> None:
     table = Table(
-        title=f"DR game day {escape(run.run_id)} — {'PASSED' if run.passed else 'FAILED'}",
+        title=f"DR {run.kind} {escape(run.run_id)} — {'PASSED' if run.passed else 'FAILED'}",
         show_lines=False,
         expand=False,
     )
@@ -185,7 +185,7 @@ def write_html(
 
 def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
     lines = [
-        f"# DR game day {run.run_id}: {'PASSED' if run.passed else 'FAILED'}",
+        f"# DR {run.kind} {run.run_id}: {'PASSED' if run.passed else 'FAILED'}",
         "",
         f"Environment `{run.environment}`, profile `{run.profile_name}`, operator {run.operator}.",
         "",
