@@ -7,6 +7,7 @@ suite or a restore wrote, so a row HMS cannot read fails here even when SQL chec
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from drtests.errors import EnvironmentUnavailable
 from drtests.metastore.partitions import make_part_name
 from drtests.processes import growing
 from drtests.results import CheckResult, Finding
+
+# the socket logs every refused connect at ERROR; a readiness wait expects refusals and
+# reports the one that matters itself
+logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
 PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
