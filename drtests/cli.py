@@ -74,6 +74,7 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
     run (a scheduler's three answers)."""
     import tempfile
 
+    from drtests.config import RESTORE_TEST_COMPONENTS as COMPONENTS
     from drtests.config import window_seconds
     from drtests.restoretest.exitcode import COULD_NOT_RUN, exit_code
 
@@ -89,6 +90,15 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         except ValueError as exc:
             print(f"drtests: error: --window: {exc}", file=sys.stderr)
             return COULD_NOT_RUN
+    components = [c.strip() for c in (args.component or "").split(",") if c.strip()]
+    unknown = sorted(set(components) - set(COMPONENTS))
+    if unknown:
+        print(
+            f"drtests: error: --component: unknown {', '.join(unknown)} "
+            f"(choose from {', '.join(COMPONENTS)})",
+            file=sys.stderr,
+        )
+        return COULD_NOT_RUN
     scenarios = Path(args.scenarios)
     if not scenarios.is_dir():
         print(f"drtests: error: scenario folder {scenarios} not found", file=sys.stderr)
@@ -104,6 +114,7 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         "restore_test and not negative_control",
         "-q",
         "-rfEs",
+        "--tb=line",  # what failed is in the findings and the evidence, not in a traceback
         "--no-header",
         "-p",
         "no:cacheprovider",
@@ -114,7 +125,6 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
     ]
     if args.profile:
         argv += ["--dr-profile", str(args.profile)]
-    components = [c.strip() for c in (args.component or "").split(",") if c.strip()]
     for component in components:
         argv += ["--dr-restore-component", component]
     if args.select:

@@ -7,8 +7,10 @@ user and validated here, so a typo or a missing endpoint is one clear line, not 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -189,8 +191,10 @@ class ContainerSettings(_Strict):
 
 
 RestoreTestComponent = Literal["metastore", "airflow", "mlflow", "s3"]
+RESTORE_TEST_COMPONENTS = ("metastore", "airflow", "mlflow", "s3")
 WINDOW = re.compile(r"^(\d+)([smhdw])$")
 WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_WINDOW_S = 10 * 366 * 86400
 
 
 def window_seconds(text: str) -> float:
@@ -198,7 +202,10 @@ def window_seconds(text: str) -> float:
     match = WINDOW.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"{text!r} is not a window such as 7d, 36h or 90m")
-    return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+    if seconds > MAX_WINDOW_S:
+        raise ValueError(f"{text!r} reaches back more than ten years")
+    return seconds
 
 
 class RestoreTestSettings(_Strict):
@@ -357,7 +364,7 @@ class Profile(_Strict):
             return self
         where = _server_of(scratch.get_secret_value())
         for name, target in self.postgres.items():
-            if _server_of(target.dsn.get_secret_value()) == where:
+            if _same_server(_server_of(target.dsn.get_secret_value()), where):
                 raise ValueError(
                     f"restore_test.scratch_dsn is the server of [postgres.{name}]: a restore "
                     "test writes only to a separate scratch server"
@@ -403,7 +410,29 @@ class Profile(_Strict):
 
 def _server_of(dsn: str) -> tuple[str, int]:
     parts = urlsplit(dsn)
-    return (parts.hostname or "localhost", parts.port or 5432)
+    return ((parts.hostname or "localhost").rstrip(".").lower(), parts.port or 5432)
+
+
+def _addresses(host: str) -> set[str]:
+    """What a host name reaches: its addresses where it resolves (all loopback addresses
+    as one), else the name itself."""
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        found = {host}
+    out = set()
+    for address in found:
+        try:
+            out.add("loopback" if ipaddress.ip_address(address).is_loopback else address)
+        except ValueError:
+            out.add(address)
+    return out
+
+
+def _same_server(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """The same PostgreSQL server, however each DSN spells it (127.0.0.1 and localhost,
+    a name and its address)."""
+    return a[1] == b[1] and (a[0] == b[0] or bool(_addresses(a[0]) & _addresses(b[0])))
 
 
 def _password_of(dsn: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from drtests.config import Profile, load_profile
+from drtests.config import Profile, load_profile, window_seconds
 from drtests.environments import ensure_supported
 from drtests.errors import DRError, SafetyError
 from drtests.evidence.assemble import assemble_run, write_reports
@@ -46,6 +46,7 @@ MARKERS = {
     "monitoring": "Prometheus, Pushgateway and alert rules",
     "readiness": "prevention measures of the runbooks exist and work",
     "exclude_alerts": "alert rules the local Prometheus leaves out (readiness controls)",
+    "restore_component": "restore_component(NAME): the component a restore test tests",
     "restore_test": "restores real backups into a scratch target and tests them; read-only "
     "on every source (drtests restore-test)",
 }
@@ -192,6 +193,12 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_supported(profile.environment)
     except DRError as exc:
         raise pytest.UsageError(str(exc)) from None
+    window = config.getoption("dr_restore_window")
+    if window:
+        try:
+            window_seconds(window)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--dr-restore-window: {exc}") from None
     controller = not hasattr(config, "workerinput")
     run_id = os.environ.get(RUN_ID_ENV) or f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     os.environ[RUN_ID_ENV] = run_id  # xdist workers inherit it: one run, one evidence folder

@@ -155,6 +155,7 @@ def _test_metastore_copy(
 
 
 @pytest.mark.metastore
+@pytest.mark.restore_component("metastore")
 def test_metastore_backup_restores_and_serves(
     dr: DRSession,
     dr_environment: Environment,
@@ -241,6 +242,7 @@ METASTORE_LIES = {
 
 
 @pytest.mark.metastore
+@pytest.mark.restore_component("metastore")
 @pytest.mark.negative_control
 @pytest.mark.parametrize("lie", list(METASTORE_LIES))
 def test_restore_test_names_a_bad_metastore_backup(
@@ -301,6 +303,7 @@ def _airflow_on_copy(
 
 
 @pytest.mark.airflow
+@pytest.mark.restore_component("airflow")
 @pytest.mark.xdist_group("airflow-2")
 def test_airflow_backup_restores_and_runs(
     dr: DRSession,
@@ -333,6 +336,7 @@ def test_airflow_backup_restores_and_runs(
 
 
 @pytest.mark.airflow
+@pytest.mark.restore_component("airflow")
 @pytest.mark.negative_control
 @pytest.mark.xdist_group("airflow-2")
 def test_restore_test_names_a_dag_that_no_longer_imports(
@@ -368,6 +372,7 @@ def test_restore_test_names_a_dag_that_no_longer_imports(
 
 
 @pytest.mark.mlflow
+@pytest.mark.restore_component("mlflow")
 @pytest.mark.xdist_group("mlflow")
 def test_mlflow_backup_restores_and_serves(
     dr: DRSession,
@@ -432,9 +437,14 @@ def _sample(
     run: RestoreTestRun, archives: ArchiveSource, plan: RestorePlan, size: int, workdir: Path
 ) -> bool:
     client = archives.s3.client()
-    points = plan.selection.order(
-        archive_points(client, archives.bucket, archives.prefix), run.now, "s3"
-    )
+    with run.journal.step("Select recovery point", RUNBOOK_STEP) as s:
+        archived = archive_points(client, archives.bucket, archives.prefix)
+        points = plan.selection.order(archived, run.now, "s3")
+        s.detail = (
+            f"{len(archived)} archive{'' if len(archived) == 1 else 's'} in "
+            f"s3://{archives.bucket}/{archives.prefix}; "
+            f"{plan.selection.describe()}: {points[0].uri if points else 'none'}"
+        )
     restored = CheckResult("recovery_point_restores", "an archive within the window")
     run.results.append(restored)
     if not points:
@@ -461,6 +471,7 @@ def _sample(
 
 
 @pytest.mark.objectstore
+@pytest.mark.restore_component("s3")
 def test_s3_archive_sample_restores_as_recorded(
     restore_plan: RestorePlan,
     archive_source: ArchiveSource,
@@ -477,6 +488,7 @@ def test_s3_archive_sample_restores_as_recorded(
 
 
 @pytest.mark.objectstore
+@pytest.mark.restore_component("s3")
 @pytest.mark.negative_control
 def test_restore_test_names_a_changed_archived_object(
     restore_plan: RestorePlan,

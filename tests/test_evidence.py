@@ -186,6 +186,9 @@ def test_restore_tests_of_the_backups_answer_the_backup_clauses() -> None:
     statuses = {c.clause: c for c in run.clauses}
     assert statuses["Art. 12(2)"].status == "met" and statuses["A.8.13"].status == "met"
     assert "data age" in statuses["Art. 12(2)"].evidence[0]
+    # not a game day: no restore checklist to fill, no exercise of the plan to claim
+    assert run.checklists == [] and statuses["8.5"].status == "not covered"
+    assert "every tested backup restored" in run.nothing_found
     stale = _scenario("restore_test", verified=False)
     stale.procedure = "restore_test_airflow"
     statuses = {c.clause: c.status for c in _run([stale]).clauses}

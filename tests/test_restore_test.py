@@ -63,6 +63,8 @@ def test_windows_are_read_and_bad_ones_named() -> None:
     for bad in ("7", "0d", "seven days", "-1d"):
         with pytest.raises(ValueError, match="not a window"):
             window_seconds(bad)
+    with pytest.raises(ValueError, match="ten years"):
+        window_seconds("100000000d")
 
 
 def test_a_scratch_server_that_is_a_source_is_refused(tmp_path: Path) -> None:
@@ -74,28 +76,57 @@ def test_a_scratch_server_that_is_a_source_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ProfileError, match=r"scratch_dsn is the server of \[postgres\.metastore\]"):
         load_profile(profile)
+    # the same server however the DSNs spell it
+    for source, scratch in (
+        ("127.0.0.1", "localhost"),
+        ("localhost", "[::1]"),
+        ("DB.prod.", "db.prod"),
+    ):
+        profile.write_text(
+            'environment = "live"\n[postgres.metastore]\n'
+            f'dsn = "postgresql://hive:pw@{source}/metastore"\n[s3.primary]\n'
+            f'[restore_test]\nscratch_dsn = "postgres://hive:pw@{scratch}:5432/postgres"\n'
+        )
+        with pytest.raises(ProfileError, match="scratch_dsn is the server of"):
+            load_profile(profile)
     profile.write_text(profile.read_text().replace("db.prod:5432/postgres", "scratch:5432/x"))
     scratch = load_profile(profile).restore_test.scratch_dsn
     assert scratch is not None and "pw" in load_profile(profile).secrets()
 
 
-def _junit(
-    tmp_path: Path, tests: int, failures: int = 0, errors: int = 0, skipped: int = 0
-) -> Path:
+def _junit(tmp_path: Path, *cases: str) -> Path:
+    """A JUnit report of test cases: "pass", "fail", "error", "skip" or "down" (failed
+    because it could not run)."""
+    body = {
+        "pass": "",
+        "fail": "<failure/>",
+        "error": "<error/>",
+        "skip": "<skipped/>",
+        "down": '<properties><property name="restore_test_could_not_run" value="x"/>'
+        "</properties><failure/>",
+    }
     path = tmp_path / "junit.xml"
     path.write_text(
-        f'<testsuites><testsuite tests="{tests}" failures="{failures}" errors="{errors}" '
-        f'skipped="{skipped}"/></testsuites>'
+        "<testsuites><testsuite>"
+        + "".join(f"<testcase>{body[c]}</testcase>" for c in cases)
+        + "</testsuite></testsuites>"
     )
     return path
 
 
 def test_exit_codes_a_scheduler_understands(tmp_path: Path) -> None:
-    assert exit_code(0, _junit(tmp_path, 4))[0] == 0
-    assert exit_code(1, _junit(tmp_path, 4, failures=1, errors=1))[0] == 1
-    assert exit_code(1, _junit(tmp_path, 4, errors=1))[0] == 2
-    assert exit_code(0, _junit(tmp_path, 4, skipped=4))[0] == 2
-    assert exit_code(4, _junit(tmp_path, 0))[0] == 2
+    assert exit_code(0, _junit(tmp_path, "pass", "pass", "skip")) == (0, "2 restore tests passed")
+    assert exit_code(1, _junit(tmp_path, "fail", "error", "skip", "skip")) == (
+        1,
+        "1 of 2 restore tests found a problem",
+    )
+    assert exit_code(1, _junit(tmp_path, "error", "pass"))[0] == 2
+    assert exit_code(1, _junit(tmp_path, "down", "pass")) == (
+        2,
+        "1 of 2 restore tests could not run",
+    )
+    assert exit_code(0, _junit(tmp_path, "skip", "skip"))[0] == 2
+    assert exit_code(4, _junit(tmp_path))[0] == 2
     assert exit_code(0, tmp_path / "missing.xml")[0] == 2
 
 
@@ -225,3 +256,39 @@ def test_a_killed_restore_test_leaves_its_scratch_database_to_the_next_run(
     finally:
         drop_database(pg, staged)
         drop_database(pg, "not_ours")
+
+
+def test_an_unreachable_source_is_a_run_that_could_not_run(
+    dr_environment: Environment, metastore: MetastoreUnderTest, tmp_path: Path
+) -> None:
+    """A backup that restores, then a source that does not answer the comparison: exit 2
+    (could not run), not 1 (a bad backup), in one line per failure, no traceback."""
+    pg, s3 = dr_environment.postgres, dr_environment.s3_primary
+    taken = datetime.now(UTC) - timedelta(minutes=10)
+    BackupCatalog(s3, "spark-backups", "rt-down/", "hive-metastore").create(
+        pg, metastore.target.database, taken
+    )
+    gone = f"postgresql://postgres:{pg.password}@127.0.0.1:1/{metastore.target.database}"
+    profile = tmp_path / "prod.toml"
+    profile.write_text(
+        f'name = "prod"\nenvironment = "live"\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[postgres.metastore]\ndsn = "{gone}"\n'
+        f'[s3.primary]\nendpoint_url = "{s3.endpoint_url}"\n'
+        f'access_key_id = "{s3.access_key_id}"\nsecret_access_key = "{s3.secret_access_key}"\n'
+        '[kubernetes]\nenabled = false\n[metastore]\nbackup_prefix = "rt-down/"\n'
+    )
+    (tmp_path / "home").mkdir()
+    done = _run(
+        "--profile",
+        str(profile),
+        "--component",
+        "metastore",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        home=tmp_path / "home",
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert "exit 2: 1 of 1 restore test could not run" in output
+    assert "127.0.0.1:1" in output and "Traceback" not in output
+    assert pg.password not in output

@@ -88,6 +88,8 @@ def _exercise(records: list[ScenarioRecord], _: list[Checklist]) -> tuple[Clause
     restores = _restores(records)
     if not restores:
         return "not covered", ["no scenario exercised"]
+    if not controls and all(r.procedure.startswith("restore_test_") for r in restores):
+        return "not covered", ["a restore test of the backups, not an exercise of the plan"]
     held = all(r.verdict == "control-held" for r in controls)
     evidence = [
         f"{len(restores)} scenarios exercised, {len(controls)} negative controls "

@@ -164,6 +164,13 @@ class RunRecord(BaseModel):
     clauses: list[ClauseResult] = Field(default_factory=list)
 
     @property
+    def nothing_found(self) -> str:
+        """What the findings section says when it is empty."""
+        if self.kind == "restore test":
+            return "None: every tested backup restored and served within its objectives."
+        return "None: every scenario met its objectives and every negative control held."
+
+    @property
     def passed(self) -> bool:
         return bool(self.scenarios) and all(
             s.verdict in {"passed", "control-held"} for s in self.scenarios

@@ -225,7 +225,7 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
             )
         )
     else:
-        flow.append(w.p("None: every scenario met its objectives and every negative control held."))
+        flow.append(w.p(run.nothing_found))
     for checklist in run.checklists:
         flow.append(
             KeepTogether(

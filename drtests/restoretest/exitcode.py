@@ -11,6 +11,15 @@ from pathlib import Path
 ALL_RESTORABLE, FINDING, COULD_NOT_RUN = 0, 1, 2
 
 
+#: the JUnit property a restore test carries when it failed because it could not run (a
+#: source or the scratch server unreachable), not because a backup was bad
+COULD_NOT_RUN_PROPERTY = "restore_test_could_not_run"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def exit_code(pytest_code: int, junit: Path) -> tuple[int, str]:
     """The code and one line saying why."""
     if pytest_code not in (0, 1):
@@ -19,16 +28,23 @@ def exit_code(pytest_code: int, junit: Path) -> tuple[int, str]:
         root = ET.parse(junit).getroot()  # noqa: S314
     except (OSError, ET.ParseError) as exc:
         return COULD_NOT_RUN, f"no test report ({exc})"
-    tests = failures = errors = skipped = 0
-    for suite in root.iter("testsuite"):
-        tests += int(suite.get("tests", 0))
-        failures += int(suite.get("failures", 0))
-        errors += int(suite.get("errors", 0))
-        skipped += int(suite.get("skipped", 0))
-    if failures:
-        return FINDING, f"{failures} of {tests} restore tests found a problem"
-    if errors:
-        return COULD_NOT_RUN, f"{errors} of {tests} restore tests could not run"
-    if tests - skipped == 0:
+    ran = findings = could_not_run = 0
+    for case in root.iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        ran += 1
+        if case.find("error") is not None:
+            could_not_run += 1
+        elif case.find("failure") is not None:
+            names = {p.get("name") for p in case.iter("property")}
+            if COULD_NOT_RUN_PROPERTY in names:
+                could_not_run += 1
+            else:
+                findings += 1
+    if findings:
+        return FINDING, f"{findings} of {_plural(ran, 'restore test')} found a problem"
+    if could_not_run:
+        return COULD_NOT_RUN, f"{could_not_run} of {_plural(ran, 'restore test')} could not run"
+    if ran == 0:
         return COULD_NOT_RUN, "no component was tested (every one skipped)"
-    return ALL_RESTORABLE, f"{tests - skipped} restore tests passed"
+    return ALL_RESTORABLE, f"{_plural(ran, 'restore test')} passed"

@@ -56,9 +56,13 @@ def embedded_server(workdir: Path) -> Iterator[PostgresEndpoint]:
 
 @contextmanager
 def scratch_server(
-    settings: RestoreTestSettings, workdir: Path, start: StartServer = embedded_server
+    settings: RestoreTestSettings,
+    workdir: Path,
+    start: StartServer = embedded_server,
+    token: str | None = None,
 ) -> Iterator[ScratchServer]:
-    token = secrets.token_hex(3)
+    """``token`` names this run in its databases (the run id's suffix; random without)."""
+    token = token or secrets.token_hex(3)
     if settings.scratch_dsn is None:
         with start(workdir) as endpoint:
             yield ScratchServer(endpoint, True, token)

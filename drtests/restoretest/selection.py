@@ -26,8 +26,9 @@ class Selection:
     seed: int
 
     def describe(self) -> str:
-        seed = f", seed {self.seed}" if self.mode == "random" else ""
-        return f"{self.mode} within {self.window}{seed}"
+        """How the point was chosen, with the seed of the choice (random) and of the
+        samples taken from the restored copy (always): what repeats the night."""
+        return f"{self.mode} within {_window(self.window)}, seed {self.seed}"
 
     def order(self, points: Sequence[Point], now: datetime, component: str) -> list[Point]:
         """The points to try, first choice first, then the older ones in the window as
@@ -45,5 +46,9 @@ class Selection:
         return [chosen, *(p for p in in_window if p.taken_at < chosen.taken_at)]
 
 
-def new_seed() -> int:
-    return random.SystemRandom().randrange(1, 2**31)
+def _window(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
