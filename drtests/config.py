@@ -529,9 +529,13 @@ def _read_profile_file(path: Path) -> Profile:
         return Profile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        # a check across sections names its settings itself
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ProfileError(f"profile {path}: {where}: {first['msg']}{more}") from None
+        raise ProfileError(
+            f"profile {path}: {where + ': ' if where else ''}{message}{more}"
+        ) from None
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
