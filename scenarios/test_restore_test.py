@@ -405,11 +405,11 @@ def test_mlflow_backup_restores_and_serves(
                 f"s3://{settings.artifact_bucket}/{settings.artifact_prefix.rstrip('/')}",
             )
             process = server.process("mlflow-restore-test", tmp_path)
-            with run.journal.step("Start MLflow on the copy", RUNBOOK_STEP) as s:
-                process.start()
-                process.wait_ready(server.ready, dr.profile.services.ready_timeout_seconds)
-                s.detail = f"tracking server on {server.url}"
             try:
+                with run.journal.step("Start MLflow on the copy", RUNBOOK_STEP) as s:
+                    process.start()
+                    process.wait_ready(server.ready, dr.profile.services.ready_timeout_seconds)
+                    s.detail = f"tracking server on {server.url}"
                 with run.journal.step("List and download through MLflow", RUNBOOK_STEP) as s:
                     results = mlflow_serves_copy(
                         checking_client(server.url),
