@@ -30,28 +30,7 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         )
     if profile.environment == "containers":
         _prepare_containers(profile)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(scenarios),
-        "-m",
-        args.marker,
-        "-q",
-        "-rfEs",
-        "--no-header",
-        "-p",
-        "no:cacheprovider",
-        "--dr-report-dir",
-        str(args.report_dir),
-        "--dr-env",
-        profile.environment,
-    ]
-    if args.workers > 1:
-        # each application's scenarios share one worker: it is seeded once there
-        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
-    if args.profile:
-        argv += ["--dr-profile", str(args.profile)]
+    argv = _pytest_argv(args, profile, scenarios, args.marker)
     if args.dry_run:
         argv.append("--dr-dry-run")
     if args.allow_destructive:
@@ -105,26 +84,8 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         return COULD_NOT_RUN
     if profile.environment == "containers":
         _prepare_containers(profile)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(scenarios),
-        "-m",
-        "restore_test and not negative_control",
-        "-q",
-        "-rfEs",
-        "--tb=line",  # what failed is in the findings and the evidence, not in a traceback
-        "--no-header",
-        "-p",
-        "no:cacheprovider",
-        "--dr-report-dir",
-        str(args.report_dir),
-        "--dr-env",
-        profile.environment,
-    ]
-    if args.profile:
-        argv += ["--dr-profile", str(args.profile)]
+    argv = _pytest_argv(args, profile, scenarios, "restore_test and not negative_control")
+    argv.append("--tb=line")  # what failed is in the findings and the evidence
     for component in components:
         argv += ["--dr-restore-component", component]
     if args.select:
@@ -135,8 +96,6 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["--dr-restore-seed", str(args.seed)]
     if args.operator:
         argv += ["--dr-operator", args.operator]
-    if args.workers > 1:
-        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
     print(
         f"drtests restore test: environment {profile.environment}, profile {profile.name}, "
         f"components {', '.join(components) or ', '.join(profile.restore_test.components)}",
@@ -148,6 +107,35 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
         result, why = exit_code(code, junit)
     print(f"drtests restore test: exit {result}: {why}", flush=True)
     return result
+
+
+def _pytest_argv(
+    args: argparse.Namespace, profile: Profile, scenarios: Path, marker: str
+) -> list[str]:
+    """pytest on the scenario folder, as the game day and the restore test run it."""
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(scenarios),
+        "-m",
+        marker,
+        "-q",
+        "-rfEs",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        "--dr-report-dir",
+        str(args.report_dir),
+        "--dr-env",
+        profile.environment,
+    ]
+    if args.workers > 1:
+        # each application's scenarios share one worker: it is seeded once there
+        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
+    if args.profile:
+        argv += ["--dr-profile", str(args.profile)]
+    return argv
 
 
 def _prepare_containers(profile: Profile) -> None:

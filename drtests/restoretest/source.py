@@ -87,32 +87,43 @@ def backup_within_rpo(taken_at: datetime, now: datetime, rpo_s: float, uri: str)
     return result
 
 
+def _within_loss(
+    result: CheckResult,
+    copy: dict[str, int],
+    source: dict[str, int],
+    max_loss: float,
+    missing: str,
+    lost: str,
+) -> CheckResult:
+    """Every name of ``source`` in ``copy`` with no more than ``max_loss`` of its count
+    missing. A copy holding more than the source is not a finding: things are deleted."""
+    for name in sorted(source):
+        want, got = source[name], copy.get(name)
+        if got is None:
+            result.findings.append(Finding(result.name, "error", name, missing))
+        elif want and (want - got) / want > max_loss:
+            detail = lost.format(got=got, want=want, share=(want - got) / want, most=max_loss)
+            result.findings.append(Finding(result.name, "error", name, detail))
+    return result
+
+
 def copy_matches_source(
     copy: dict[str, int], source: dict[str, int], max_loss: float
 ) -> CheckResult:
     """Every source table is in the copy, none with more than ``max_loss`` of its rows
-    missing. A copy with more rows than the source is not a finding: rows are deleted."""
+    missing."""
     result = CheckResult(
         "copy_matches_source",
         f"the source's tables restored, each within {max_loss:.0%} of its rows",
     )
-    for table in sorted(source):
-        want, got = source[table], copy.get(table)
-        if got is None:
-            result.findings.append(
-                Finding(result.name, "error", table, "table missing from the backup")
-            )
-        elif want and (want - got) / want > max_loss:
-            result.findings.append(
-                Finding(
-                    result.name,
-                    "error",
-                    table,
-                    f"{got} rows of the source's {want} ({(want - got) / want:.0%} lost; "
-                    f"at most {max_loss:.0%} allowed)",
-                )
-            )
-    return result
+    return _within_loss(
+        result,
+        copy,
+        source,
+        max_loss,
+        "table missing from the backup",
+        "{got} rows of the source's {want} ({share:.0%} lost; at most {most:.0%} allowed)",
+    )
 
 
 def metastore_matches_source(
@@ -123,16 +134,11 @@ def metastore_matches_source(
     result = CheckResult(
         "databases_match_source", "every Hive database of the source with its tables"
     )
-    for database in sorted(source):
-        want, got = source[database], copy.get(database)
-        if got is None:
-            result.findings.append(
-                Finding(result.name, "error", database, "database missing from the backup")
-            )
-        elif want and (want - got) / want > max_loss:
-            result.findings.append(
-                Finding(
-                    result.name, "error", database, f"{got} of the source's {want} tables restored"
-                )
-            )
-    return result
+    return _within_loss(
+        result,
+        copy,
+        source,
+        max_loss,
+        "database missing from the backup",
+        "{got} of the source's {want} tables restored",
+    )
