@@ -101,6 +101,9 @@ class Services(_Strict):
     metastore_dependents: tuple[str, ...] = ("spark-history-server", "jupyter-connect")
     #: the restore procedure's §3 "Stop Airflow" deployments (Airflow 3 adds a DAG processor)
     airflow: tuple[str, ...] = ("airflow-scheduler", "airflow-web", "airflow-worker")
+    #: stopped and started with them where the platform has them (Airflow 3's DAG processor,
+    #: the triggerer)
+    airflow_when_present: tuple[str, ...] = ("airflow-dag-processor", "airflow-triggerer")
     mlflow: str = "mlflow-server"
     ready_timeout_seconds: float = Field(default=300, gt=0)
 
@@ -141,7 +144,13 @@ class KubernetesSettings(_Strict):
         return data
 
     def workloads(self, services: Services) -> dict[str, str]:
-        names = (services.metastore, *services.metastore_dependents)
+        names = (
+            services.metastore,
+            *services.metastore_dependents,
+            *services.airflow,
+            *services.airflow_when_present,
+            services.mlflow,
+        )
         return {name: self.kinds.get(name, "deployment") for name in names}
 
 
@@ -155,6 +164,17 @@ class AirflowSettings(_Strict):
     dags_folder: Path | None = None
     #: a DAG triggered after the restart to prove scheduler and workers run tasks; none: skipped
     smoke_dag: str | None = "dr_smoke"
+    #: live: the API server's address (its Service, e.g. http://airflow-web.NAMESPACE:8080,
+    #: or a port-forward's); the REST checks and the smoke DAG go through it
+    api_url: str | None = None
+    #: live: the workload whose pod runs the runbook's ``DagBag()`` (``kubectl exec``)
+    scheduler: str = "airflow-scheduler"
+    #: live: its container (none: the pod's first) and interpreter
+    scheduler_container: str | None = None
+    pod_python: str = "python"
+    #: live: where ``dags_folder`` is synced in the pod; none: the DAG folder the pod's
+    #: Airflow is configured with (``[core] dags_folder``)
+    pod_dags_folder: str | None = None
 
 
 class MlflowSettings(_Strict):

@@ -29,6 +29,7 @@ from drtests.faults import (
     Fault,
     TruncateAirflowTable,
 )
+from drtests.ledger import utcnow
 from drtests.metastore.changes import measure_rpo
 from drtests.procedures.airflow import RUNBOOK_AIRFLOW, AirflowRestoreTarget, airflow_restore
 from drtests.results import failed
@@ -37,7 +38,8 @@ from fixtures.faults import InjectFault
 from fixtures.scenario import ScenarioRecorder
 
 PROCEDURE = "airflow_restore"
-AFTER_BACKUP = "after_backup"
+#: the run id of the DAG run after the backup (unique: a live Airflow keeps its runs)
+AFTER_BACKUP = f"after_backup__{utcnow():%Y%m%dT%H%M%S}"
 PREVIOUS_REVISION = "previous"  # placeholder: the installed Airflow's previous migration
 
 FAULTS: list[Fault] = [
@@ -97,8 +99,9 @@ def test_airflow_metadata_restore(
         step.detail = f"{backup.uri} ({backup.size} bytes)"
 
     # 2. A DAG run after the backup: what the restore will lose
+    after_backup = f"{airflow.after_backup_dag}/{AFTER_BACKUP}"
     state, _ = AirflowAPI(airflow.deployment.api_url).run_dag(
-        "hourly_ingest", AFTER_BACKUP, airflow_services.ready_timeout
+        airflow.after_backup_dag, AFTER_BACKUP, airflow_services.ready_timeout
     )
     assert state == "success"
     changes_before_fault = airflow.changes()
@@ -133,8 +136,8 @@ def test_airflow_metadata_restore(
     scenario.measured_rpo(
         measure_rpo(changes_before_fault, changes_after_restore, scenario.incident_time)
     )
-    assert f"hourly_ingest/{AFTER_BACKUP}" in changes_before_fault.events
-    assert f"hourly_ingest/{AFTER_BACKUP}" not in changes_after_restore.events
+    assert after_backup in changes_before_fault.events
+    assert after_backup not in changes_after_restore.events
     scenario.assert_objectives_met()
 
 

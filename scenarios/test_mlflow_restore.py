@@ -83,7 +83,7 @@ def test_mlflow_backend_store_restore(
         step.detail = f"{backup.uri} ({backup.size} bytes)"
 
     # 2. A training run logged after the backup: what the restore will lose
-    tracking = client(mlflow.server.url)
+    tracking = client(mlflow.url)
     experiment = tracking.get_experiment_by_name("churn-model").experiment_id
     late_run = log_run(tracking, experiment, "churn-after-backup", 0.2, tmp_path / "late")
     changes_before_fault = mlflow.changes()
@@ -271,10 +271,10 @@ def test_mlflow_server_killed_mid_request(
     baseline = mlflow.state()
     # one client for the writes' check and the verification: once it finds the server
     # gone, the checks after it do not wait their retries out again
-    tracking = checking_client(mlflow.server.url)
+    tracking = checking_client(mlflow.url)
     experiment = tracking.get_experiment_by_name(next(iter(SEED))).experiment_id
     run_id = tracking.create_run(experiment, run_name="training-during-kill").info.run_id
-    stream = MetricStream(mlflow.server.url, run_id)
+    stream = MetricStream(mlflow.url, run_id)
     stream.start()
 
     scenario.incident()

@@ -631,3 +631,79 @@ def test_the_readme_role_is_the_access_table() -> None:
         "apiVersion: rbac.authorization.k8s.io/v1\n" + block.split("```")[0]
     )
     assert documented == rbac_role("drtests", NS)
+
+
+# ------------------------------------------------------------------ exec
+
+
+@pytest.fixture
+def exec_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.ApiClient]:
+    """A scheduler Deployment whose pods run commands in this machine's environment."""
+    from fixtures.kube_controllers import ClusterControllers, workload
+    from fixtures.kube_pods import Container, ProcessPods
+
+    api = _api(kube_emulator.url)
+    pods = ProcessPods()
+    pods.add("airflow-scheduler", Container(dict(os.environ), tmp_path))
+    kube_emulator.rules.pods = pods
+    client.AppsV1Api(api).create_namespaced_deployment(
+        NS, workload("deployment", NS, "airflow-scheduler", 1, "scheduler")
+    )
+    controllers = ClusterControllers(api, NS, runtime=pods)
+    settled(api, NS, 1)
+    yield api
+    controllers.close()
+
+
+def _scheduler(url: str, authorize: Callable[[str, str], None]) -> KubernetesPlatform:
+    return KubernetesPlatform(
+        _api(url), NS, {"airflow-scheduler": "deployment"}, authorize, context="test"
+    )
+
+
+ECHO = "import sys; data = sys.stdin.buffer.read(); print(len(data)); sys.exit(3)"
+
+
+def test_exec_sends_stdin_and_returns_output_and_exit_code(
+    exec_cluster: client.ApiClient, kube_emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    platform = _scheduler(kube_emulator.url, _rails(tmp_path).authorize)
+    before = len(kube_emulator.mutating_requests())
+    payload = bytes(range(256)) * 1000  # several websocket frames, every byte value
+    result = platform.exec_in(
+        "airflow-scheduler", ["python", "-c", ECHO], action="echo in", stdin=payload, timeout=60
+    )
+    assert result.returncode == 3
+    assert result.stdout.decode().strip() == str(len(payload))
+    assert result.pod.startswith("airflow-scheduler-") and result.container == "main"
+    assert [m for m, _ in kube_emulator.mutating_requests()[before:]] == ["EXEC"]
+
+
+def test_exec_denied_is_named_and_a_dry_run_sends_no_exec(
+    exec_cluster: client.ApiClient, kube_emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    kube_emulator.rules.denied.add(("create", "pods/exec"))
+    platform = _scheduler(kube_emulator.url, _rails(tmp_path).authorize)
+    with pytest.raises(EnvironmentUnavailable, match="403 Forbidden: this identity may not create"):
+        platform.exec_in("airflow-scheduler", ["python", "-c", "pass"], action="run", timeout=30)
+    with pytest.raises(EnvironmentUnavailable, match=r"may not create pods/exec in .*nothing"):
+        platform.require_access((("create", "", "pods", "exec"),), "Airflow's restore")
+    kube_emulator.rules.denied.clear()
+    before = len(kube_emulator.mutating_requests())
+    rails = _rails(tmp_path, dry_run=True)
+    dry = _scheduler(kube_emulator.url, rails.authorize)
+    with pytest.raises(DryRunStop):
+        dry.exec_in("airflow-scheduler", ["python", "-c", "pass"], action="run DagBag() in")
+    assert kube_emulator.mutating_requests()[before:] == []
+    assert any(
+        "run DagBag() in" in line and "/pod/airflow-scheduler-" in line for line in rails.plan
+    )
+
+
+def test_exec_without_a_ready_pod_says_so(
+    exec_cluster: client.ApiClient, kube_emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    platform = _scheduler(kube_emulator.url, _rails(tmp_path).authorize)
+    platform.scale("airflow-scheduler", 0)
+    with pytest.raises(EnvironmentUnavailable, match="has no Ready pod to run python in"):
+        platform.exec_in("airflow-scheduler", ["python", "-c", "pass"], action="run", timeout=30)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -52,6 +52,39 @@ class ProbeResult:
     #: why ``airflow db check`` would fail; empty when the database answers
     db_error: str = ""
 
+    @classmethod
+    def from_line(cls, line: str) -> ProbeResult:
+        """The JSON line ``drtests.airflow.probe`` prints."""
+        data: dict[str, Any] = json.loads(line)
+        return cls(
+            version=data["version"],
+            heads=tuple(data["heads"]),
+            previous_revision=data["previous_revision"],
+            dag_ids=tuple(data["dag_ids"]),
+            import_errors=dict(data["import_errors"]),
+            db_error=str(data["db_error"]),
+        )
+
+
+class AirflowInstallation(Protocol):
+    """What the restore procedure and the checks ask of an Airflow, wherever it runs: its
+    metadata database, its API, and its own interpreter (a local process, or a pod)."""
+
+    @property
+    def dsn(self) -> str: ...
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def runs_in(self) -> str | None:
+        """The workload whose pod runs Airflow's interpreter (it must be running to be
+        asked); None: a process of its own."""
+
+    def probe(self) -> ProbeResult: ...
+
+    def sync_dags(self, source: Path) -> list[str]: ...
+
 
 @dataclass
 class AirflowDeployment:
@@ -79,6 +112,10 @@ class AirflowDeployment:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def runs_in(self) -> str | None:
+        return None
 
     def with_database(self, dsn: str) -> AirflowDeployment:
         """The same home and DAGs on another metadata database (fresh ports and processes)."""
@@ -156,15 +193,7 @@ class AirflowDeployment:
         if done.returncode != 0 or not lines:
             tail = " | ".join(self._redact(done.stderr).strip().splitlines()[-3:])
             raise EnvironmentUnavailable(f"Airflow probe failed: {tail}")
-        data: dict[str, Any] = json.loads(lines[-1])
-        return ProbeResult(
-            version=data["version"],
-            heads=tuple(data["heads"]),
-            previous_revision=data["previous_revision"],
-            dag_ids=tuple(data["dag_ids"]),
-            import_errors=dict(data["import_errors"]),
-            db_error=str(data["db_error"]),
-        )
+        return ProbeResult.from_line(lines[-1])
 
     def seed(self, runs: Sequence[tuple[str, str]]) -> None:
         """A new metadata database as a deployment's first start leaves it: migrated, the

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from drtests.airflow.api import AirflowAPI
-from drtests.airflow.deployment import AirflowDeployment, ProbeResult
+from drtests.airflow.deployment import AirflowInstallation, ProbeResult
 from drtests.errors import DRError
 from drtests.metastore.changes import ChangeLog
 from drtests.postgres import public_tables
@@ -67,7 +67,7 @@ def _serialized(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
     return tuple(sorted(r[0] for r in rows))
 
 
-def take_baseline(deployment: AirflowDeployment) -> AirflowBaseline:
+def take_baseline(deployment: AirflowInstallation) -> AirflowBaseline:
     probe = deployment.probe()
     with psycopg.connect(deployment.dsn, autocommit=True) as conn:
         return AirflowBaseline(
@@ -108,7 +108,7 @@ def _row_findings(check: str, what: str, expected: Rows, actual: Rows) -> list[F
 
 
 def check_airflow(
-    deployment: AirflowDeployment,
+    deployment: AirflowInstallation,
     baseline: AirflowBaseline,
     *,
     api: bool,

@@ -29,6 +29,7 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 from drtests.platform import JobRun, PodRecovery, PodTimes, TestJobResult
+from drtests.platform.podexec import ExecResult, handshake_status, run_in_pod
 from drtests.platform.selectors import require_narrow, selector_matches, selector_string
 from drtests.results import CheckResult, Finding
 
@@ -69,10 +70,26 @@ WATCHED: dict[str, Access] = {
     "list_namespaced_pod": ("watch", "", "pods", ""),
     "_list_spark_applications": ("watch", SPARK_GROUP, SPARK_PLURAL, ""),
 }
+#: ``kubectl exec`` (Airflow's DagBag in the scheduler's pod): a websocket GET, which API
+#: servers authorize as ``get`` and, since Kubernetes 1.35, as ``create`` too
+EXEC_ACCESS: tuple[Access, ...] = (("create", "", "pods", "exec"), ("get", "", "pods", "exec"))
+#: what a service's restore (§3 Airflow, §4 MLflow) does with its Deployments: read them,
+#: scale them, watch them and their pods to ready
+DEPLOYMENT_RESTORE_ACCESS: tuple[Access, ...] = (
+    API_CALLS["read_namespaced_deployment"],
+    API_CALLS["patch_namespaced_deployment_scale"],
+    WATCHED["list_namespaced_deployment"],
+    API_CALLS["list_namespaced_pod"],
+    WATCHED["list_namespaced_pod"],
+)
 #: what doctor asks the API server (SelfSubjectAccessReviews are allowed to everyone)
 REQUIRED_ACCESS: tuple[Access, ...] = tuple(
     sorted(
-        {a for a in (*API_CALLS.values(), *WATCHED.values()) if a[2] != "selfsubjectaccessreviews"},
+        {
+            a
+            for a in (*API_CALLS.values(), *WATCHED.values(), *EXEC_ACCESS)
+            if a[2] != "selfsubjectaccessreviews"
+        },
         key=lambda a: (a[1], a[2], a[3], a[0]),
     )
 )
@@ -269,6 +286,16 @@ class KubernetesPlatform:
             stream.stop()
 
     # ------------------------------------------------------------ Platform
+
+    def exists(self, workload: str) -> bool:
+        """Whether the namespace has this workload (an optional component)."""
+        try:
+            self._read(workload)
+        except KubernetesAPIError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def replicas(self, workload: str) -> int:
         return int(self._read(workload).spec.replicas or 0)
@@ -591,6 +618,64 @@ class KubernetesPlatform:
                 label = f"{name}/{container}" if len(containers) > 1 else name
                 lines.append(f"log {label}: {' | '.join(tail)}")
         return lines
+
+    # ------------------------------------------------------------ exec
+
+    def exec_in(
+        self,
+        workload: str,
+        argv: list[str],
+        *,
+        action: str,
+        container: str | None = None,
+        stdin: bytes | None = None,
+        timeout: float = 300.0,
+    ) -> ExecResult:
+        """``kubectl exec`` into a Ready pod of the workload, in ``container`` or the pod's
+        first one (the main container by convention; sidecars follow it). The rails see it
+        first: a command run in a live pod is an action on that pod."""
+        kind = self._kind(workload)
+        ready = [
+            p for p in self.pods(self._selector(workload)) if _ready(p) and not _terminating(p)
+        ]
+        if not ready:
+            raise EnvironmentUnavailable(f"{kind}/{workload} has no Ready pod to run {argv[0]} in")
+        pod = min(ready, key=lambda p: str(p.metadata.name))
+        name = str(pod.metadata.name)
+        containers = [c.name for c in (pod.spec.containers if pod.spec else None) or []]
+        chosen = container or (containers[0] if containers else None)
+        self.authorize(self.target("pod", name), action)
+        try:
+            return run_in_pod(
+                self.api,
+                self.namespace,
+                name,
+                argv,
+                container=chosen,
+                stdin=stdin,
+                timeout=timeout,
+            )
+        except ApiException as exc:
+            status = handshake_status(exc)
+            denied = ": this identity may not create pods/exec" if status == 403 else ""
+            raise KubernetesAPIError(
+                f"Kubernetes exec in {self.namespace}/{name}: {status or ''} "
+                f"{'Forbidden' if status == 403 else exc.reason or ''}{denied}".replace("  ", " "),
+                status,
+            ) from None
+
+    def require_access(self, needed: tuple[Access, ...], purpose: str) -> None:
+        """Refuse, before anything is changed, a procedure whose verbs this identity lacks;
+        the message names each missing verb."""
+        result = self.access_review(needed)
+        if result.error:
+            raise EnvironmentUnavailable(result.error)
+        if result.findings:
+            missing = ", ".join(f.subject for f in result.findings)
+            raise EnvironmentUnavailable(
+                f"the Kubernetes identity may not {missing} in {self.namespace}, which "
+                f"{purpose} needs; nothing was changed (drtests doctor lists every verb)"
+            )
 
     # ------------------------------------------------------------ the test job
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from drtests.airflow.api import AirflowAPI
-from drtests.airflow.deployment import AirflowDeployment, ProbeResult
+from drtests.airflow.deployment import AirflowInstallation, ProbeResult
 from drtests.backups import BackupCatalog
 from drtests.errors import RestoreFailed
 from drtests.ledger import utcnow
@@ -16,6 +16,7 @@ from drtests.procedures.database import (
     RestoreOutcome,
     ServiceDatabase,
     restart_service_workloads,
+    start_workloads,
     take_safety_snapshot,
 )
 from drtests.procedures.identity import AIRFLOW_TABLES, alembic_identity
@@ -34,7 +35,7 @@ RUNBOOK_AIRFLOW = f"{RUNBOOK_RESTORE} · §3 Airflow Metadata Restore"
 class AirflowRestoreTarget(ServiceDatabase):
     """Airflow's database, its components, and the DAG files it must load."""
 
-    deployment: AirflowDeployment
+    deployment: AirflowInstallation
     dags_source: Path | None = None
     smoke_dag: str | None = None
 
@@ -78,6 +79,20 @@ def airflow_restore(
             journal.status("database", target.database, True)
             s.detail = f"{target.database} replaced from {staged.record.key} ({staged.identity})"
             staged = None
+        if target.deployment.runs_in is not None:
+            # the runbook execs into the scheduler it scaled to 0 in step 1: it is started
+            # first (on the restored database) so that its pod can be asked
+            with journal.step(
+                "Start the scheduler to verify DAGs in its pod", f"{RUNBOOK_AIRFLOW} step 4"
+            ) as s:
+                s.detail = start_workloads(
+                    target.platform,
+                    (target.deployment.runs_in,),
+                    outcome.remembered_replicas,
+                    target.ready_timeout,
+                    journal,
+                    after_failure=False,
+                )
         with journal.step("Verify DAGs", f"{RUNBOOK_AIRFLOW} step 4") as s:
             s.detail = _verify_dags(target)
     except BaseException:
