@@ -1,17 +1,7 @@
-"""Wires the fixtures in; no logic here."""
+"""Wires in this repository's test harness; the scenario fixtures come with the installed
+plugin (``drtests.plugin``)."""
 
 pytest_plugins = [
-    "fixtures.environment",
-    "fixtures.scenario",
-    "fixtures.metastore",
-    "fixtures.objectstore",
-    "fixtures.faults",
-    "fixtures.hive",
-    "fixtures.monitoring",
     "fixtures.kubernetes",
-    "fixtures.k3s",
     "fixtures.profiles",
-    "fixtures.airflow",
-    "fixtures.mlflow",
-    "fixtures.restore_test",
 ]

@@ -18,16 +18,29 @@ from drtests.errors import DRError
 from drtests.ledger import FaultLedger
 from drtests.redaction import Redactor
 
+#: the scenarios shipped with the package: the runbooks' game day and restore test
+SHIPPED_SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+def scenario_folders(own: list[str] | None, shipped: bool = True) -> list[Path]:
+    """The shipped scenarios and the user's own folders (``--scenarios DIR``, each one
+    checked now rather than by pytest later)."""
+    folders = [SHIPPED_SCENARIOS] if shipped else []
+    for name in own or []:
+        path = Path(name)
+        if not path.exists():
+            raise DRError(f"scenario folder {path} not found (--scenarios)")
+        if path.resolve() != SHIPPED_SCENARIOS:
+            folders.append(path)
+    if not folders:
+        raise DRError("no scenarios to run: --no-shipped-scenarios needs --scenarios DIR")
+    return folders
+
 
 def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
     profile = load_profile(args.profile, args.env)  # validates before anything starts
     ensure_supported(profile.environment)
-    scenarios = Path(args.scenarios)
-    if not scenarios.is_dir():
-        raise DRError(
-            f"scenario folder {scenarios} not found: run from the drtests checkout "
-            "or pass --scenarios"
-        )
+    scenarios = scenario_folders(args.scenarios, not args.no_shipped_scenarios)
     if profile.environment == "containers":
         _prepare_containers(profile)
     argv = _pytest_argv(args, profile, scenarios, args.marker)
@@ -78,9 +91,10 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
             file=sys.stderr,
         )
         return COULD_NOT_RUN
-    scenarios = Path(args.scenarios)
-    if not scenarios.is_dir():
-        print(f"drtests: error: scenario folder {scenarios} not found", file=sys.stderr)
+    try:
+        scenarios = scenario_folders(args.scenarios, not args.no_shipped_scenarios)
+    except DRError as exc:
+        print(f"drtests: error: {exc}", file=sys.stderr)
         return COULD_NOT_RUN
     if profile.environment == "containers":
         _prepare_containers(profile)
@@ -110,14 +124,14 @@ def _restore_test(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _pytest_argv(
-    args: argparse.Namespace, profile: Profile, scenarios: Path, marker: str
+    args: argparse.Namespace, profile: Profile, scenarios: list[Path], marker: str
 ) -> list[str]:
-    """pytest on the scenario folder, as the game day and the restore test run it."""
+    """pytest on the scenario folders, as the game day and the restore test run it."""
     argv = [
         sys.executable,
         "-m",
         "pytest",
-        str(scenarios),
+        *(str(folder) for folder in scenarios),
         "-m",
         marker,
         "-q",
@@ -404,7 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--env", choices=("local", "containers", "live"), default=None)
     gd.add_argument("--profile", type=Path, default=None)
     gd.add_argument("--report-dir", type=Path, default=Path("reports"))
-    gd.add_argument("--scenarios", default="scenarios")
+    gd.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own scenarios, run with the shipped ones (repeatable)",
+    )
+    gd.add_argument(
+        "--no-shipped-scenarios",
+        action="store_true",
+        help="run only the folders given with --scenarios",
+    )
     gd.add_argument(
         "--marker", default="gameday", help="pytest marker expression (default gameday)"
     )
@@ -434,7 +458,17 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--window", default=None, help="recovery points within WINDOW (7d, 36h)")
     rt.add_argument("--seed", type=int, default=None, help="seed of a random selection")
     rt.add_argument("--report-dir", type=Path, default=Path("reports"))
-    rt.add_argument("--scenarios", default="scenarios")
+    rt.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own scenarios, run with the shipped ones (repeatable)",
+    )
+    rt.add_argument(
+        "--no-shipped-scenarios",
+        action="store_true",
+        help="run only the folders given with --scenarios",
+    )
     rt.add_argument("-n", "--workers", type=int, default=1)
     rt.add_argument("--operator", default=None)
     rt.set_defaults(run=_restore_test)

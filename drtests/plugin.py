@@ -31,6 +31,23 @@ from drtests.redaction import Redactor
 from drtests.safety import DryRunStop, SafetyRails
 from drtests.timing import RunTimes
 
+#: the fixtures a scenario uses (``dr``, ``dr_environment``, ``scenario``, ``metastore``,
+#: ``inject_fault`` …), served wherever drtests is installed, as pytest-postgresql serves its
+#: factories: the shipped scenarios and a team's own use the same ones
+pytest_plugins = [
+    "drtests.fixtures.environment",
+    "drtests.fixtures.scenario",
+    "drtests.fixtures.metastore",
+    "drtests.fixtures.objectstore",
+    "drtests.fixtures.faults",
+    "drtests.fixtures.hive",
+    "drtests.fixtures.monitoring",
+    "drtests.fixtures.k3s",
+    "drtests.fixtures.airflow",
+    "drtests.fixtures.mlflow",
+    "drtests.fixtures.restore_test",
+]
+
 RUN_ID_ENV = "DRTESTS_RUN_ID"
 MARKERS = {
     "destructive": "injects faults or restores: needs an allow-listed target on live runs",

@@ -15,6 +15,7 @@ import pytest
 
 from drtests.backups import BackupCatalog, BackupRecord
 from drtests.errors import IncompatibleBackup
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.metastore.schema import column_facts, create_schema, reference_columns
 from drtests.postgres import (
     PostgresEndpoint,
@@ -33,7 +34,6 @@ from drtests.procedures.identity import (
 )
 from drtests.procedures.staging import _check_metadata
 from drtests.schema_fingerprint import schema_differences, schema_fingerprint
-from fixtures.metastore import MetastoreUnderTest
 
 
 @pytest.fixture

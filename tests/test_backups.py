@@ -10,6 +10,7 @@ import pytest
 from drtests.backups import BackupCatalog
 from drtests.environments import Environment
 from drtests.errors import BackupNotFound, ChecksumMismatch, CorruptBackup, EndpointUnreachable
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.objectstore import S3Endpoint
 from drtests.postgres import (
     PostgresEndpoint,
@@ -18,7 +19,6 @@ from drtests.postgres import (
     database_exists,
     restore_into_new_database,
 )
-from fixtures.metastore import MetastoreUnderTest
 
 
 def _backup(catalog: BackupCatalog, metastore: MetastoreUnderTest, when: datetime) -> None:

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.metastore.checks import CHECKS, CheckContext, more_connections, run_checks
 from drtests.metastore.verify import Baseline
 from drtests.objectstore import split_uri
 from drtests.results import CheckResult, failed
-from fixtures.metastore import MetastoreUnderTest
 
 
 @pytest.fixture

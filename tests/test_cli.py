@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from drtests.environments import Environment
-from fixtures.metastore import MetastoreUnderTest
+from drtests.fixtures.metastore import MetastoreUnderTest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = "without_restore_verification_fails and sequence"
@@ -54,7 +54,7 @@ def _scenario(profile: Path, reports: Path, *flags: str) -> subprocess.Completed
             sys.executable,
             "-m",
             "pytest",
-            "scenarios",
+            "drtests/scenarios",
             "-k",
             SCENARIO,
             "-p",

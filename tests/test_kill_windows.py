@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from drtests.environments import Environment
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.ledger import FaultLedger
 from drtests.objectstore.integrity import take_inventory
 from drtests.postgres import connect, databases_like, table_fingerprints
@@ -22,7 +23,6 @@ from drtests.procedures.database import SAFETY_SUFFIX
 from drtests.results import failed
 from fixtures.kube_controllers import runbook_workloads
 from fixtures.kubernetes import KubeEmulator
-from fixtures.metastore import MetastoreUnderTest
 
 kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client  # noqa: E402
@@ -65,7 +65,7 @@ def _killed_then_reverted(profile: Path, select: str, point: str) -> str:
             sys.executable,
             "-m",
             "pytest",
-            "scenarios",
+            "drtests/scenarios",
             "-k",
             select,
             "-p",

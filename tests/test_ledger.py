@@ -9,11 +9,11 @@ import pytest
 from drtests.config import PostgresTarget, Profile, Safety
 from drtests.environments import Environment
 from drtests.faults import BlankStorageLocations, DatabaseTarget, DropMetastoreSchema, Fault
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.ledger import FaultLedger
 from drtests.recovery import revert_leftovers
 from drtests.results import failed
 from drtests.safety import SafetyRails
-from fixtures.metastore import MetastoreUnderTest
 
 
 def test_entries_fold_events_and_survive_a_torn_line(tmp_path: Path) -> None:

@@ -22,15 +22,15 @@ import pytest
 
 from drtests.airflow.deployment import SAMPLE_DAGS, AirflowDeployment
 from drtests.environments import Environment
+from drtests.fixtures.airflow import AIRFLOW_TEMPLATE
+from drtests.fixtures.metastore import database_clone
+from drtests.fixtures.mlflow import MLFLOW_TEMPLATE
 from drtests.mlflow.server import MlflowServer
 from drtests.objectstore.replication import Location
 from drtests.postgres import create_database, drop_database
 from drtests.processes import ManagedProcess, http_ok
-from fixtures.airflow import AIRFLOW_TEMPLATE
 from fixtures.kube_pods import Container, ProcessPods
 from fixtures.kubernetes import KubeEmulator, serve_emulator
-from fixtures.metastore import database_clone
-from fixtures.mlflow import MLFLOW_TEMPLATE
 
 pytest.importorskip("kubernetes")
 pytest.importorskip("airflow")

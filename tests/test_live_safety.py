@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from drtests.environments import Environment
+from drtests.fixtures.metastore import MetastoreUnderTest
 from fixtures.kubernetes import KubeEmulator
-from fixtures.metastore import MetastoreUnderTest
 from fixtures.recorder import RecordingProxy, recording_proxy, statement_log
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from drtests.backups import BackupCatalog
 from drtests.environments import Environment
 from drtests.errors import NoVerifiedBackup
 from drtests.faults import SequenceBehind
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.postgres import dump_database
 from drtests.procedures import (
     Journal,
@@ -19,7 +20,6 @@ from drtests.procedures import (
     hms_full_restore,
     rollback_from_snapshot,
 )
-from fixtures.metastore import MetastoreUnderTest
 
 
 def _all_ready(target: MetastoreRestoreTarget) -> bool:

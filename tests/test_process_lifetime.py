@@ -46,7 +46,7 @@ def test_servers_die_with_the_run(sig: signal.Signals, tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "pytest",
-            "scenarios",
+            "drtests/scenarios",
             "-q",
             "-p",
             "no:cacheprovider",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drtests.faults import HalfDroppedPartitions, OrphanPartitions, SequenceBehind
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.metastore.checks import expected_part_name_sql
 from drtests.metastore.partitions import (
     escape_path_name,
@@ -16,7 +17,6 @@ from drtests.metastore.repair import load_table, msck_repair, repair_consistency
 from drtests.metastore.verify import partition_inventory
 from drtests.objectstore import split_uri
 from drtests.results import failed
-from fixtures.metastore import MetastoreUnderTest
 
 TRICKY = ["a/b", "x:y", "100%", "it's", "#1", "tab\there", "", None, "plain-2026"]
 

@@ -19,12 +19,12 @@ from drtests.backups import BackupCatalog
 from drtests.config import load_profile, window_seconds
 from drtests.environments import Environment
 from drtests.errors import ProfileError
+from drtests.fixtures.airflow import AirflowUnderTest
+from drtests.fixtures.metastore import MetastoreUnderTest
+from drtests.fixtures.mlflow import MlflowUnderTest
 from drtests.objectstore.archive import archive_key_for, create_archive
 from drtests.restoretest.exitcode import exit_code
 from drtests.restoretest.selection import Selection
-from fixtures.airflow import AirflowUnderTest
-from fixtures.metastore import MetastoreUnderTest
-from fixtures.mlflow import MlflowUnderTest
 from fixtures.recorder import recording_proxy, statement_log
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from drtests.environments import Environment
+from drtests.fixtures.metastore import MetastoreUnderTest
 from drtests.processes import free_port
-from fixtures.metastore import MetastoreUnderTest
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Pg-Planted-Secret-7f3a9"
@@ -79,7 +79,7 @@ def test_no_secret_when_an_endpoint_is_unreachable(
         _run(
             "-m",
             "pytest",
-            "scenarios",
+            "drtests/scenarios",
             "-k",
             SCENARIOS,
             "-p",

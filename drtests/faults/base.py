@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from drtests.errors import DRError
 
@@ -25,7 +25,23 @@ class RevertIncomplete(DRError):
     not put everything back: the ledger entry stays pending."""
 
 
+class FaultTarget(Protocol):
+    """What ``inject_fault`` needs of a target: how the safety rails name it (the allow-list
+    entry a write to it must match), and a description for the ledger that holds no secret
+    (a database target's ``component`` names its ``[postgres.<component>]`` profile entry,
+    through which the next run reverts a leftover)."""
+
+    def safety_name(self) -> str: ...
+
+    def describe(self) -> Any: ...
+
+
 class Fault(ABC, Generic[TargetT]):
+    """A fault: ``kind`` names it in the ledger (unique; a package's own faults are found
+    by the next run through the ``drtests.faults`` entry point group), ``detected_by``
+    names the checks that must report it; its constructor's keyword arguments are its
+    ``params`` (kept in the ledger, so they must be JSON)."""
+
     kind: ClassVar[str]
     #: detection checks that must report this fault
     detected_by: ClassVar[tuple[str, ...]]
