@@ -70,7 +70,7 @@ def assemble_run(
         scenarios=scenarios,
         checklists=checklists,
         findings=findings_for(scenarios),
-        clauses=map_clauses(scenarios, checklists),
+        clauses=map_clauses(scenarios, checklists, profile.environment, profile.name),
     )
 
 
@@ -85,11 +85,12 @@ def earlier_runs(run_dir: Path, run: RunRecord, limit: int = 20) -> list[RunReco
 
 def write_reports(run_dir: Path, run: RunRecord, redact: Redactor) -> str:
     """Every format from the one document, then the manifest; returns its head."""
-    history = [*earlier_runs(run_dir, run), run]
+    earlier = earlier_runs(run_dir, run)
+    history = [*earlier, run]
     write_run(run_dir, run, redact)
     write_html(run_dir, run, redact, history)
     write_markdown(run_dir, run, redact)
     write_pdf(run_dir, run, redact)
     write_junit(run_dir, run, redact)
-    write_allure(run_dir, run, redact)
+    write_allure(run_dir, run, redact, earlier)
     return write_manifest(run_dir)

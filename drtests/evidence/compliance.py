@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drtests.evidence.model import Checklist, ClauseResult, ClauseStatus, ScenarioRecord
+from drtests.evidence.model import (
+    Checklist,
+    ClauseResult,
+    ClauseStatus,
+    ObjectiveResult,
+    ScenarioRecord,
+)
 
 Evaluator = Callable[[list[ScenarioRecord], list[Checklist]], tuple[ClauseStatus, list[str]]]
 
@@ -30,13 +36,18 @@ def _objectives(
     if not restores:
         return "not covered", ["no objective measured"]
     evidence = [
-        f"{r.scenario_id}: RTO {r.rto.achieved_s}s of {r.rto.objective_s:.0f}s, "
-        f"RPO {r.rpo.achieved_s}s of {r.rpo.objective_s:.0f}s"
+        f"{r.scenario_id}: RTO {_achieved(r.rto)} of {r.rto.objective_s:.0f}s, "
+        f"RPO {_achieved(r.rpo)} of {r.rpo.objective_s:.0f}s"
         for r in restores
         if r.rto is not None and r.rpo is not None
     ]
     ok = all(r.rto is not None and r.rto.met and r.rpo is not None and r.rpo.met for r in restores)
     return ("met" if ok else "not met"), evidence
+
+
+def _achieved(result: ObjectiveResult) -> str:
+    """An achieved value, or why there is none (a scenario that failed before it)."""
+    return "not reached" if result.achieved_s is None else f"{result.achieved_s:.1f}s"
 
 
 def _restore_testing(
@@ -98,6 +109,19 @@ def _exercise(records: list[ScenarioRecord], _: list[Checklist]) -> tuple[Clause
     return ("met" if controls and held else "not met"), evidence
 
 
+#: what each evaluator asks of the evidence, written out in every report
+CRITERIA: dict[Evaluator, str] = {
+    _restore_tests: "every restore scenario ran to the end: restored, verified and within "
+    "its objectives",
+    _objectives: "every restore scenario's achieved RTO and RPO within the profile's objectives",
+    _backups: "a backup restored, its checksums verified and the restored data verified "
+    "(by a restore test of the real backups where one ran)",
+    _exercise: "scenario-based exercise with findings and escalation, and every negative "
+    "control held (the verification can fail)",
+    _restore_testing: "the real backups restored into a scratch server apart from the "
+    "source, the application run on them, duration and data age within the objectives",
+}
+
 CLAUSES: list[tuple[str, str, str, Evaluator]] = [
     (
         "SOC 2",
@@ -152,11 +176,35 @@ CLAUSES: list[tuple[str, str, str, Evaluator]] = [
     ),
 ]
 
+#: environments whose data the run created (seeded test data, not the production system)
+TEST_ENVIRONMENTS = ("local", "containers")
 
-def map_clauses(records: list[ScenarioRecord], checklists: list[Checklist]) -> list[ClauseResult]:
+
+def scope_of(environment: str, profile: str = "") -> str:
+    """What a run's evidence is evidence of."""
+    if environment in TEST_ENVIRONMENTS:
+        return (
+            f"procedure validated on test data ({environment} environment created by the "
+            "run) — not evidence of the production control"
+        )
+    named = f" of profile {profile}" if profile else ""
+    return f"the live, allow-listed targets{named} (see targets.txt)"
+
+
+def map_clauses(
+    records: list[ScenarioRecord],
+    checklists: list[Checklist],
+    environment: str = "live",
+    profile: str = "",
+) -> list[ClauseResult]:
+    """Each clause with its status, criteria and scope: "met" only on live targets; the
+    same evidence from an environment the run created reads "validated on test data"."""
+    scope = scope_of(environment, profile)
     results = []
     for framework, clause, requirement, evaluate in CLAUSES:
         status, evidence = evaluate(records, checklists)
+        if status == "met" and environment in TEST_ENVIRONMENTS:
+            status = "validated on test data"
         results.append(
             ClauseResult(
                 framework=framework,
@@ -164,6 +212,8 @@ def map_clauses(records: list[ScenarioRecord], checklists: list[Checklist]) -> l
                 requirement=requirement,
                 evidence=evidence,
                 status=status,
+                criteria=CRITERIA[evaluate],
+                scope=scope,
             )
         )
     return results

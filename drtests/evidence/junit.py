@@ -1,4 +1,7 @@
-"""JUnit XML from the run document, with RTO and RPO as test-case properties."""
+"""JUnit XML from the run document, valid against the schema Jenkins' xunit plugin checks
+reports with (``junit-10.xsd``): properties only on the suite, where the schema allows
+them, so each scenario's RTO and RPO are suite properties named after it, and readable
+in the test case's ``system-out``."""
 
 from __future__ import annotations
 
@@ -51,16 +54,20 @@ def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
                 "time": f"{_duration(s):.3f}",
             },
         )
-        case_props = ET.SubElement(case, "properties")
         values = {"kind": s.kind, "verdict": s.verdict, "detected_by": ",".join(s.detected_by)}
+        lines = [f"{s.kind}: {s.verdict}"]
         for label, objective in (("rto", s.rto), ("rpo", s.rpo)):
-            if objective is not None:
-                values[f"{label}_objective_s"] = str(objective.objective_s)
-                if objective.achieved_s is not None:
-                    values[f"{label}_achieved_s"] = str(objective.achieved_s)
-                    values[f"{label}_met"] = str(bool(objective.met)).lower()
+            if objective is None:
+                continue
+            values[f"{label}_objective_s"] = str(objective.objective_s)
+            achieved = "not reached"
+            if objective.achieved_s is not None:
+                values[f"{label}_achieved_s"] = str(objective.achieved_s)
+                values[f"{label}_met"] = str(bool(objective.met)).lower()
+                achieved = f"{objective.achieved_s} s ({'met' if objective.met else 'missed'})"
+            lines.append(f"{label.upper()} {achieved} of {objective.objective_s:.0f} s")
         for name, value in values.items():
-            ET.SubElement(case_props, "property", {"name": name, "value": value})
+            ET.SubElement(props, "property", {"name": f"{s.scenario_id}.{name}", "value": value})
         if s.verdict == "dry-run":
             ET.SubElement(case, "skipped", {"message": "dry run: plan recorded, nothing written"})
         elif s.verdict not in PASSING:
@@ -68,6 +75,7 @@ def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
                 case, "failure", {"message": s.failure_category or s.verdict, "type": s.verdict}
             )
             failure.text = "\n".join(s.findings)
+        ET.SubElement(case, "system-out").text = "\n".join(lines)
     ET.indent(suite)
     path = run_dir / "junit.xml"
     path.write_text(redact(ET.tostring(suite, encoding="unicode", xml_declaration=True)) + "\n")

@@ -14,11 +14,16 @@ Verdict = Literal["passed", "failed", "control-held", "control-broken", "dry-run
 ChecklistStatus = Literal["passed", "failed", "attested", "not-attested", "not-run", "n/a"]
 FailureCategory = Literal[
     "fault not detected",
-    "restore failed",
-    "verification failed",
+    "service unavailable",
+    "backup rejected",
+    "restore error",
+    "verification mismatch",
     "objective missed",
     "negative control broken",
     "infrastructure error",
+    # written by earlier versions, still read
+    "restore failed",
+    "verification failed",
 ]
 
 
@@ -129,7 +134,9 @@ class Finding(BaseModel):
     follow_up_by: str | None = None
 
 
-ClauseStatus = Literal["met", "not met", "not covered"]
+#: "met" only on live targets; a run on an environment it created proves the procedure on
+#: test data, not the production control ("validated on test data")
+ClauseStatus = Literal["met", "validated on test data", "not met", "not covered"]
 
 
 class ClauseResult(BaseModel):
@@ -138,6 +145,10 @@ class ClauseResult(BaseModel):
     requirement: str
     evidence: list[str] = Field(default_factory=list)
     status: ClauseStatus = "not covered"
+    #: what the evidence must show for the clause to be met
+    criteria: str = ""
+    #: what this run's evidence is evidence of: which environment, which data
+    scope: str = ""
 
 
 class RunRecord(BaseModel):

@@ -243,14 +243,23 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
             )
         )
     flow.append(w.p("Compliance mapping", "h2"))
+    if run.clauses and run.clauses[0].scope:
+        flow.append(w.p(f"Scope: {run.clauses[0].scope}"))
     flow.append(
         w.table(
-            ["Framework", "Clause", "Requirement", "Status", "Evidence"],
+            ["Framework", "Clause", "Requirement", "Criteria", "Status", "Evidence"],
             [
-                [c.framework, c.clause, c.requirement, c.status, "; ".join(c.evidence[:3])]
+                [
+                    c.framework,
+                    c.clause,
+                    c.requirement,
+                    c.criteria,
+                    c.status,
+                    "; ".join(c.evidence[:3]),
+                ]
                 for c in run.clauses
             ],
-            [26 * mm, 16 * mm, 52 * mm, 16 * mm, 72 * mm],
+            [22 * mm, 14 * mm, 38 * mm, 38 * mm, 18 * mm, 52 * mm],
         )
     )
     flow.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -100,22 +101,56 @@ def _objective(s: ScenarioRecord, which: str) -> ObjectiveResult | None:
     return s.rto if which == "rto" else s.rpo
 
 
+#: candidate axis ticks, in seconds: 1 s … 7 days
+TICKS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400)
+#: characters of a scenario's name shown beside its bar (the whole name on hover)
+LABEL_CHARS = 46
+
+
+def _ticks(
+    lo: float, hi: float, x: Callable[[float], float], longest_objective: float
+) -> list[int]:
+    """Ticks that do not run together (60 px apart), the one at or above the largest
+    objective always among them: a 4-hour objective is read against a labelled tick."""
+    last = next((t for t in TICKS if t >= longest_objective), TICKS[-1])
+    chosen: list[int] = []
+    for tick in TICKS:
+        if not lo < tick <= hi or tick > last:
+            continue
+        if chosen and x(tick) - x(chosen[-1]) < 60:
+            if tick != last:
+                continue
+            chosen.pop()  # the objective's tick wins over the one crowding it
+        chosen.append(tick)
+    return chosen
+
+
+def _name_label(x: float, y: float, name: str) -> str:
+    """A scenario's name, cut with an ellipsis, in full on hover."""
+    shown = name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
+    return (
+        f'<text x="{x}" y="{y}" text-anchor="end"><title>{html.escape(name)}</title>'
+        f"{html.escape(shown)}</text>"
+    )
+
+
 def objective_chart_svg(scenarios: list[ScenarioRecord], which: str = "rto") -> str:
     """Achieved RTO (or RPO) per scenario against its objective, on a log time axis so that
-    seconds and a 30-minute objective are both readable; the objective is a mark per row."""
+    seconds and a 4-hour objective are both readable; the objective is a mark per row. A
+    scenario that failed before the value was measured is drawn as "not reached"."""
     label = which.upper()
     rows = [
         (s, o)
         for s in scenarios
-        if s.kind == "scenario"
-        and (o := _objective(s, which)) is not None
-        and o.achieved_s is not None
+        if s.kind == "scenario" and (o := _objective(s, which)) is not None
     ]
     if not rows:
         return f"<p>No {label} measured.</p>"
     label_w, bar_w, row_h, top = 330, 520, 26, 10
+    longest_objective = max(o.objective_s for _, o in rows)
     longest = max(max(o.objective_s, o.achieved_s or 0) for _, o in rows)
-    lo, hi = 0.1, max(longest * 1.5, 1.0)
+    lo = 0.1
+    hi = max(longest * 1.5, next((t for t in TICKS if t >= longest_objective), 1.0), 1.0)
 
     def x(seconds: float) -> float:
         clamped = min(max(seconds, lo), hi)
@@ -123,39 +158,45 @@ def objective_chart_svg(scenarios: list[ScenarioRecord], which: str = "rto") -> 
 
     height = top + row_h * len(rows) + 34
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 40}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" '
         f'height="{height}" role="img" aria-label="{label} against objective" '
         'font-family="system-ui,sans-serif" font-size="12">'
     ]
     axis_y = top + row_h * len(rows) + 4
-    last_tick = float("-inf")
-    for tick in (1, 10, 60, 300, 1800, 7200, 86400):
-        if lo < tick <= hi and x(tick) - last_tick >= 60:  # labels must not run together
-            tx = last_tick = x(tick)
-            parts.append(
-                f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{axis_y}" stroke="#eaeef2"/>'
-                f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">'
-                f"{_seconds(tick)}</text>"
-            )
-    for i, (s, o) in enumerate(rows):
-        assert o.achieved_s is not None
-        y = top + i * row_h
-        colour = "#2da44e" if o.met else "#cf222e"
-        end = x(o.achieved_s)
-        goal = x(o.objective_s)
+    for tick in _ticks(lo, hi, x, longest_objective):
+        tx = x(tick)
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
-            f"{html.escape(s.scenario_id[:48])}</text>"
-            f'<rect x="{label_w}" y="{y + 4}" width="{max(end - label_w, 2):.1f}" height="14" '
-            f'fill="{colour}"><title>{_seconds(o.achieved_s)}</title></rect>'
+            f'<line x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{axis_y}" stroke="#eaeef2"/>'
+            f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle" fill="#57606a">'
+            f"{_seconds(tick)}</text>"
+        )
+    for i, (s, o) in enumerate(rows):
+        y = top + i * row_h
+        goal = x(o.objective_s)
+        parts.append(_name_label(label_w - 8, y + 15, s.scenario_id))
+        if o.achieved_s is None:
+            parts.append(
+                f'<rect x="{label_w}" y="{y + 4}" width="{max(goal - label_w, 2):.1f}" '
+                'height="14" fill="none" stroke="#cf222e" stroke-dasharray="4 3">'
+                f"<title>not reached: {html.escape(s.verdict)}</title></rect>"
+                f'<text x="{goal + 5:.1f}" y="{y + 15}" fill="#cf222e">not reached</text>'
+            )
+        else:
+            colour = "#2da44e" if o.met else "#cf222e"
+            end = x(o.achieved_s)
+            parts.append(
+                f'<rect x="{label_w}" y="{y + 4}" width="{max(end - label_w, 2):.1f}" '
+                f'height="14" fill="{colour}"><title>{_seconds(o.achieved_s)}</title></rect>'
+                f'<text x="{max(end, goal) + 5:.1f}" y="{y + 15}" fill="#1f2328">'
+                f"{_seconds(o.achieved_s)}</text>"
+            )
+        parts.append(
             f'<line x1="{goal:.1f}" y1="{y + 1}" x2="{goal:.1f}" y2="{y + 21}" stroke="#1f2328" '
-            'stroke-width="2"/>'
-            f'<text x="{end + 5:.1f}" y="{y + 15}" fill="#1f2328">'
-            f"{_seconds(o.achieved_s)}</text>"
+            f'stroke-width="2"><title>objective {_seconds(o.objective_s)}</title></line>'
         )
     parts.append(
         f'<text x="{label_w}" y="{height - 2}" fill="#57606a">bar: achieved {label}; '
-        "black mark: objective (log scale)</text></svg>"
+        "black mark: objective; dashed: not reached (log scale)</text></svg>"
     )
     return "".join(parts)
 
@@ -208,7 +249,12 @@ def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
             f"- {checklist.name}: {done} of {len(checklist.items)} items passed or attested"
         )
     met = sum(c.status == "met" for c in run.clauses)
-    lines.append(f"- Compliance mapping: {met} of {len(run.clauses)} clauses met")
+    validated = sum(c.status == "validated on test data" for c in run.clauses)
+    mapping = f"{met} of {len(run.clauses)} clauses met"
+    if validated:
+        mapping += f", {validated} validated on test data"
+    scope = f" (scope: {run.clauses[0].scope})" if run.clauses and run.clauses[0].scope else ""
+    lines.append(f"- Compliance mapping: {mapping}{scope}")
     lines.append(f"- {patience_line(run)}")
     path = run_dir / "summary.md"
     path.write_text(redact("\n".join(lines) + "\n"), encoding="utf-8")
