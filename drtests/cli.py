@@ -52,6 +52,10 @@ def _gameday(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["--dr-confirm-production", args.confirm_production]
     if args.operator:
         argv += ["--dr-operator", args.operator]
+    for participant in args.participant:
+        argv += ["--dr-participant", participant]
+    for attestation in args.attest:
+        argv += ["--dr-attest", attestation]
     print(
         f"drtests game day: environment {profile.environment}, profile {profile.name}, "
         f"{args.workers} worker(s)",
@@ -410,33 +414,98 @@ def _containers(args: argparse.Namespace, _extra: list[str]) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    gd = sub.add_parser("gameday", help="run the DR game day and write its evidence")
-    gd.add_argument("--env", choices=("local", "containers", "live"), default=None)
-    gd.add_argument("--profile", type=Path, default=None)
-    gd.add_argument("--report-dir", type=Path, default=Path("reports"))
-    gd.add_argument(
+def _common(parser: argparse.ArgumentParser) -> None:
+    """The options the game day and the restore test share, in both spellings (the
+    command's and the pytest plugin's)."""
+    parser.add_argument(
+        "--env",
+        "--dr-env",
+        choices=("local", "containers", "live"),
+        default=None,
+        help="where the platform runs (default: the profile's, else local)",
+    )
+    parser.add_argument(
+        "--profile", "--dr-profile", type=Path, default=None, help="profile TOML file"
+    )
+    parser.add_argument(
+        "--report-dir",
+        "--dr-report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="evidence is written to REPORT_DIR/<run-id>/ (default: reports)",
+    )
+    parser.add_argument("--operator", "--dr-operator", default=None, help="who runs it (evidence)")
+    parser.add_argument(
         "--scenarios",
         action="append",
         metavar="DIR",
         help="a folder of your own scenarios, run with the shipped ones (repeatable)",
     )
-    gd.add_argument(
+    parser.add_argument(
         "--no-shipped-scenarios",
         action="store_true",
         help="run only the folders given with --scenarios",
     )
-    gd.add_argument(
-        "--marker", default="gameday", help="pytest marker expression (default gameday)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drtests", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gd = sub.add_parser(
+        "gameday",
+        help="run the DR game day and write its evidence",
+        description="Run the DR game day: every scenario and negative control, then the "
+        "evidence under REPORT_DIR/<run-id>/. Each option also has the pytest plugin's "
+        "spelling (--dry-run is --dr-dry-run), so the two can be used alike.",
+        epilog="Any other option goes to pytest, e.g. -k EXPR (select scenarios), -x (stop "
+        "at the first failure), --dr-pushgateway URL, --dr-load, --dr-load-delay SECONDS; "
+        "`pytest --help` lists the plugin's options under 'disaster-recovery game day'. "
+        "Exit code 0 only when every scenario met its objectives and every negative "
+        "control held.",
     )
-    gd.add_argument("-n", "--workers", type=int, default=2)
-    gd.add_argument("--dry-run", action="store_true")
-    gd.add_argument("--allow-destructive", action="store_true")
-    gd.add_argument("--confirm-production", default=None)
-    gd.add_argument("--operator", default=None)
+    _common(gd)
+    gd.add_argument(
+        "--marker",
+        default="gameday",
+        help="pytest marker expression of the scenarios to run (default: gameday)",
+    )
+    gd.add_argument("-n", "--workers", type=int, default=2, help="parallel workers (default: 2)")
+    gd.add_argument(
+        "--dry-run",
+        "--dr-dry-run",
+        action="store_true",
+        help="print the plan of every destructive step and perform no write",
+    )
+    gd.add_argument(
+        "--allow-destructive",
+        "--dr-allow-destructive",
+        action="store_true",
+        help="allow faults and restores on allow-listed live targets",
+    )
+    gd.add_argument(
+        "--confirm-production",
+        "--dr-confirm-production",
+        metavar="PROFILE",
+        default=None,
+        help="typed confirmation for production targets: the profile's name",
+    )
+    gd.add_argument(
+        "--participant",
+        "--dr-participant",
+        action="append",
+        default=[],
+        metavar="NAME:ROLE",
+        help="a participant of the game day, for the sign-off block (repeatable)",
+    )
+    gd.add_argument(
+        "--attest",
+        "--dr-attest",
+        action="append",
+        default=[],
+        metavar="ITEM=NAME[:ROLE]",
+        help="attest a checklist item, e.g. stakeholders-notified='Jane Doe:IC' (repeatable)",
+    )
     gd.set_defaults(run=_gameday)
 
     rt = sub.add_parser(
@@ -445,8 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         "services on them; read-only on every source; exit 0 restorable, 1 finding, "
         "2 could not run",
     )
-    rt.add_argument("--env", choices=("local", "containers", "live"), default=None)
-    rt.add_argument("--profile", type=Path, default=None, help="profile TOML file")
+    _common(rt)
     rt.add_argument(
         "--component",
         default=None,
@@ -457,25 +525,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rt.add_argument("--window", default=None, help="recovery points within WINDOW (7d, 36h)")
     rt.add_argument("--seed", type=int, default=None, help="seed of a random selection")
-    rt.add_argument("--report-dir", type=Path, default=Path("reports"))
-    rt.add_argument(
-        "--scenarios",
-        action="append",
-        metavar="DIR",
-        help="a folder of your own scenarios, run with the shipped ones (repeatable)",
-    )
-    rt.add_argument(
-        "--no-shipped-scenarios",
-        action="store_true",
-        help="run only the folders given with --scenarios",
-    )
-    rt.add_argument("-n", "--workers", type=int, default=1)
-    rt.add_argument("--operator", default=None)
+    rt.add_argument("-n", "--workers", type=int, default=1, help="parallel workers (default: 1)")
     rt.set_defaults(run=_restore_test)
 
     pc = sub.add_parser("profile", help="validate a profile file")
-    pc.add_argument("action", choices=("check",))
-    pc.add_argument("path", type=Path)
+    pc.add_argument("action", choices=("check",), help="check: validate and summarise")
+    pc.add_argument("path", type=Path, help="the profile TOML file")
     pc.set_defaults(run=_profile_check)
 
     rp = sub.add_parser(
@@ -489,7 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folders; or 'verify' DIR…; or 'follow-up' DIR FINDING-ID",
     )
     rp.add_argument("--history", action="store_true", help="trend across the given runs")
-    rp.add_argument("--out", type=Path, default=Path("reports/trend.html"))
+    rp.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/trend.html"),
+        help="with --history: where the trend report goes (default: reports/trend.html)",
+    )
     rp.add_argument("--head", default=None, help="with verify: the manifest head recorded earlier")
     rp.add_argument("--status", help="with follow-up: open, in-progress, closed, risk-accepted")
     rp.add_argument("--by", help="with follow-up: who records it")
@@ -501,9 +561,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Option 3 on the profile's metastore: checks, --repair, MSCK REPAIR TABLE; "
         "baseline --out FILE records what check --baseline FILE compares with",
     )
-    ms.add_argument("action", choices=("check", "msck", "baseline"))
+    ms.add_argument(
+        "action",
+        choices=("check", "msck", "baseline"),
+        help="check: the consistency checks; msck: MSCK REPAIR TABLE; baseline: write one",
+    )
     ms.add_argument("table", nargs="?", help="with msck: DATABASE.TABLE")
-    ms.add_argument("--profile", type=Path, required=True)
+    ms.add_argument("--profile", type=Path, required=True, help="profile TOML file")
     ms.add_argument("--repair", action="store_true", help="with check: repair what is safe")
     ms.add_argument(
         "--baseline",
@@ -511,31 +575,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="with check: a baseline file to compare table counts, content and schema with",
     )
     ms.add_argument("--out", type=Path, help="with baseline: where to write it")
-    ms.add_argument("--mode", choices=("add", "drop", "sync"), default="add")
-    ms.add_argument("--batch-size", type=int, default=1000)
+    ms.add_argument(
+        "--mode",
+        choices=("add", "drop", "sync"),
+        default="add",
+        help="msck: add missing partitions, drop stale ones, or both (default: add)",
+    )
+    ms.add_argument(
+        "--batch-size", type=int, default=1000, help="msck: partitions per batch (1000)"
+    )
     ms.add_argument("--dry-run", action="store_true", help="list what would change; write nothing")
-    ms.add_argument("--allow-destructive", action="store_true")
-    ms.add_argument("--confirm-production", default=None)
+    ms.add_argument(
+        "--allow-destructive", action="store_true", help="allow writes to an allow-listed target"
+    )
+    ms.add_argument(
+        "--confirm-production",
+        metavar="PROFILE",
+        default=None,
+        help="typed confirmation for production targets: the profile's name",
+    )
     ms.set_defaults(run=_metastore)
 
     dc = sub.add_parser("doctor", help="preflight of a live platform: go / no-go")
-    dc.add_argument("--profile", type=Path, required=True)
+    dc.add_argument("--profile", type=Path, required=True, help="profile TOML file")
     dc.set_defaults(run=_doctor)
     ct = sub.add_parser(
         "containers",
         help="containers mode: 'build' the profile's images that have local recipes "
         "(Debian packages); 'check' that the engine answers and every image is there",
     )
-    ct.add_argument("action", choices=("build", "check"))
-    ct.add_argument("--profile", type=Path, default=None)
+    ct.add_argument(
+        "action", choices=("build", "check"), help="build the local images, or check them"
+    )
+    ct.add_argument("--profile", type=Path, default=None, help="profile TOML file")
     ct.set_defaults(run=_containers)
     lg = sub.add_parser("ledger", help="show faults not yet reverted, or revert them")
-    lg.add_argument("action", nargs="?", choices=("show", "revert"), default="show")
-    lg.add_argument("--profile", type=Path, default=None)
-    lg.add_argument("--all", action="store_true")
+    lg.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "revert"),
+        default="show",
+        help="show the pending faults (default), or revert them",
+    )
+    lg.add_argument("--profile", type=Path, default=None, help="profile TOML file")
+    lg.add_argument("--all", action="store_true", help="every entry, reverted ones too")
     lg.add_argument("--dry-run", action="store_true", help="with revert: say what, change nothing")
-    lg.add_argument("--allow-destructive", action="store_true")
-    lg.add_argument("--confirm-production", default=None)
+    lg.add_argument(
+        "--allow-destructive", action="store_true", help="allow the reverts on live targets"
+    )
+    lg.add_argument(
+        "--confirm-production",
+        metavar="PROFILE",
+        default=None,
+        help="typed confirmation for production targets: the profile's name",
+    )
     lg.set_defaults(run=_ledger)
     return parser
 

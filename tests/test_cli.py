@@ -267,3 +267,27 @@ def test_metastore_check_against_a_recorded_baseline(
     wrong = _drtests("metastore", "check", "--baseline", str(baseline), "--profile", profile)
     assert wrong.returncode == 2 and "not a drtests metastore baseline" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_every_option_has_help_and_the_plugins_spelling_works_too() -> None:
+    import argparse
+
+    from drtests.cli import build_parser
+
+    parser = build_parser()
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not action.help and action.dest != "help":
+                missing.append(f"{path} {action.option_strings or action.dest}")
+
+    walk(parser, "drtests")
+    assert missing == []
+    ours = parser.parse_known_args(["gameday", "--dry-run", "--participant", "Jo:IC"])[0]
+    theirs = parser.parse_known_args(["gameday", "--dr-dry-run", "--dr-participant", "Jo:IC"])[0]
+    assert ours.dry_run and theirs.dry_run
+    assert ours.participant == theirs.participant == ["Jo:IC"]
