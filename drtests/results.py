@@ -67,6 +67,11 @@ class RpoMeasurement:
     def describe(self) -> str:
         if not self.lost_changes:
             return "no committed change lost"
+        if self.last_surviving_change is None:
+            return (
+                f"{self.lost_changes} committed changes lost; the restored data is "
+                f"{self.rpo_seconds:.0f}s older than the fault"
+            )
         return (
             f"{self.lost_changes} committed changes lost; newest surviving change "
             f"{self.rpo_seconds:.0f}s before the fault"

@@ -177,9 +177,18 @@ class RunRecord(BaseModel):
     @property
     def nothing_found(self) -> str:
         """What the findings section says when it is empty."""
+        if self.dry_run:
+            return "None: a dry run restores nothing; what it would have done is in plan.txt."
         if self.kind == "restore test":
             return "None: every tested backup restored and served within its objectives."
         return "None: every scenario met its objectives and every negative control held."
+
+    @property
+    def outcome(self) -> str:
+        """The run's headline: a dry run neither passed nor failed."""
+        if self.dry_run:
+            return "DRY RUN"
+        return "PASSED" if self.passed else "FAILED"
 
     @property
     def passed(self) -> bool:

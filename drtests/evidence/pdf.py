@@ -171,7 +171,7 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
         title=f"DR {run.kind} {run.run_id}",
         author="drtests",
     )
-    verdict = "PASSED" if run.passed else "FAILED"
+    verdict = run.outcome
     flow: list[Any] = [w.p(f"Disaster-recovery {run.kind} — {verdict}", "title")]
     meta = [
         ["Run", run.run_id],

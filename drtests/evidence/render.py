@@ -72,7 +72,7 @@ HEADERS = [
 
 def print_summary(run: RunRecord, console: Console) -> None:
     table = Table(
-        title=f"DR {run.kind} {escape(run.run_id)} — {'PASSED' if run.passed else 'FAILED'}",
+        title=f"DR {run.kind} {escape(run.run_id)} — {run.outcome}",
         show_lines=False,
         expand=False,
     )
@@ -226,7 +226,7 @@ def write_html(
 
 def write_markdown(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
     lines = [
-        f"# DR {run.kind} {run.run_id}: {'PASSED' if run.passed else 'FAILED'}",
+        f"# DR {run.kind} {run.run_id}: {run.outcome}",
         "",
         f"Environment `{run.environment}`, profile `{run.profile_name}`, operator {run.operator}.",
         "",

@@ -100,7 +100,7 @@ def history_report(folders: list[Path], out: Path) -> int:
         cells = " ".join(
             f"{series[p]:>19.1f}s" if p in series else f"{'—':>20}" for p in procedures
         )
-        verdict = "PASSED" if run.passed else "FAILED"
+        verdict = run.outcome
         print(f"{run.run_id:<30} {run.started_at:%Y-%m-%d %H:%M} {verdict:<8} {cells}")
     env = Environment(
         loader=PackageLoader("drtests.evidence", "templates"), autoescape=select_autoescape(["j2"])
