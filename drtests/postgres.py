@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -369,31 +370,71 @@ def terminate_sessions(endpoint: PostgresEndpoint, database: str) -> int:
     return len(rows)
 
 
+SWAP_ATTEMPTS = 8
+
+
+def _end_sessions(conn: psycopg.Connection[Any], databases: list[str]) -> None:
+    """Terminate the other sessions on ``databases`` and wait for them to be gone.
+
+    ``pg_terminate_backend`` only signals; a backend still exiting keeps the database
+    "accessed by other users". From PostgreSQL 14 the call itself can wait.
+    """
+    waits = conn.info.server_version >= 140000
+    query = (
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+        if waits
+        else "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    )
+    conn.execute(query + "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (databases,))
+
+
+def _allow_connections(conn: psycopg.Connection[Any], database: str, allowed: bool) -> None:
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(database), sql.Literal(allowed)
+        )
+    )
+
+
 def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, retired: str) -> None:
     """Put ``replacement`` in place of ``live``; the old one is kept as ``retired``.
 
     Sessions still connected to ``live`` are terminated: the runbook stops dependants first,
-    and whatever is left would otherwise keep writing to the retired copy.
+    and whatever is left would otherwise keep writing to the retired copy. A connection
+    pool reconnects at once, so ``live`` takes no new connections while the swap runs; it
+    accepts them again if the swap fails, and the retired copy never does.
     """
     with _autocommit(endpoint) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
-            ([live, replacement],),
-        )
-        with conn.transaction():
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,))
-            if exists.fetchone() is not None:
-                conn.execute(
-                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                        sql.Identifier(live), sql.Identifier(retired)
-                    )
-                )
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    sql.Identifier(replacement), sql.Identifier(live)
-                )
-            )
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (live,))
+        had_live = exists.fetchone() is not None
+        if had_live:
+            _allow_connections(conn, live, False)
+        swapped = False
+        try:
+            for attempt in range(SWAP_ATTEMPTS):
+                _end_sessions(conn, [live, replacement])
+                try:
+                    with conn.transaction():
+                        if had_live:
+                            conn.execute(
+                                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                                    sql.Identifier(live), sql.Identifier(retired)
+                                )
+                            )
+                        conn.execute(
+                            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                                sql.Identifier(replacement), sql.Identifier(live)
+                            )
+                        )
+                    swapped = True
+                    return
+                except psycopg.errors.ObjectInUse:
+                    if attempt == SWAP_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.05 * 2**attempt)
+        finally:
+            if had_live and not swapped:
+                _allow_connections(conn, live, True)
 
 
 def swap_in(endpoint: PostgresEndpoint, live: str, replacement: str) -> None:

@@ -5,6 +5,8 @@ before, no change when a restore already repaired the damage, and a live leftove
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +112,44 @@ def test_next_run_reverts_a_live_airflow_leftover(
     assert "reverted" in done[0], done
     assert not ledger.pending()
     assert _state(app_database) == before
+
+
+def test_revert_wins_against_a_client_that_keeps_reconnecting(
+    app_database: DatabaseTarget,
+) -> None:
+    """A connection pool reconnects as soon as its session is terminated; the swap must
+    still happen (it once failed with 'database is being accessed by other users')."""
+    before = _state(app_database)
+    fault = DeleteDagRuns("etl")
+    undo = fault.inject(app_database)
+    stop = threading.Event()
+    connections = 0
+
+    def pool() -> None:
+        nonlocal connections
+        while not stop.is_set():
+            try:
+                with app_database.connect() as conn:
+                    connections += 1
+                    while not stop.is_set():
+                        conn.execute("SELECT 1")
+                        time.sleep(0.005)
+            except Exception:  # refused while the swap runs, or terminated: reconnect
+                time.sleep(0.001)
+
+    clients = [threading.Thread(target=pool) for _ in range(3)]
+    for client in clients:
+        client.start()
+    try:
+        while connections < 3:
+            time.sleep(0.01)
+        assert "rebuilt" in fault.revert(app_database, undo)
+        deadline = time.monotonic() + 30
+        while connections <= 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+    assert _state(app_database) == before
+    assert connections > 3, "the clients never reconnected to the restored database"
