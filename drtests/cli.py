@@ -214,8 +214,9 @@ def _ledger(args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace, _: list[str]) -> int:
-    """report DIR… (re-render) · report verify DIR… · report --history DIR…"""
+    """report DIR… (re-render) · report verify DIR… · report sign DIR · report --history"""
     from drtests.evidence.reports import follow_up, history_report, rerender, verify_folder
+    from drtests.evidence.signing import sign_run
 
     if args.paths and args.paths[0] == "follow-up":
         if len(args.paths) != 3 or not args.status or not args.by:
@@ -227,7 +228,14 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
         folders = [Path(p) for p in args.paths[1:]]
         if not folders:
             raise DRError("report verify needs at least one run folder")
-        return verify_folder(folders, args.head)
+        return verify_folder(folders, args.head, args.trust)
+    if args.paths and args.paths[0] == "sign":
+        if len(args.paths) != 2 or not args.key or not args.cert:
+            raise DRError("usage: drtests report sign DIR --key KEY.pem --cert CERT.pem")
+        signed = sign_run(Path(args.paths[1]), args.key, args.cert)
+        print(f"{args.paths[1]}: signed by {signed.signer}; manifest head {signed.head}")
+        print(f"signatures in {signed.folder} (checked by: drtests report verify DIR)")
+        return 0
     folders = [Path(p) for p in args.paths]
     if not folders:
         raise DRError("report needs at least one run folder")
@@ -535,13 +543,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "report",
-        help="re-render a run's reports from run.json; 'report verify DIR' checks integrity; "
+        help="re-render a run's reports from run.json; 'report verify DIR' checks integrity "
+        "and signatures; 'report sign DIR' signs the PDF and the manifest head; "
         "'report --history DIR…' draws the trend across runs",
     )
     rp.add_argument(
         "paths",
         nargs="*",
-        help="run folders; or 'verify' DIR…; or 'follow-up' DIR FINDING-ID",
+        help="run folders; or 'verify' DIR…; or 'sign' DIR; or 'follow-up' DIR FINDING-ID",
     )
     rp.add_argument("--history", action="store_true", help="trend across the given runs")
     rp.add_argument(
@@ -551,6 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --history: where the trend report goes (default: reports/trend.html)",
     )
     rp.add_argument("--head", default=None, help="with verify: the manifest head recorded earlier")
+    rp.add_argument(
+        "--trust",
+        type=Path,
+        help="with verify: the CA or signer certificate (PEM) the signatures must chain to",
+    )
+    rp.add_argument(
+        "--key",
+        type=Path,
+        help="with sign: the signer's private key (PEM, RSA or EC; its passphrase in "
+        "$DRTESTS_KEY_PASSPHRASE)",
+    )
+    rp.add_argument("--cert", type=Path, help="with sign: the signer's certificate (PEM)")
     rp.add_argument("--status", help="with follow-up: open, in-progress, closed, risk-accepted")
     rp.add_argument("--by", help="with follow-up: who records it")
     rp.add_argument("--note", default="", help="with follow-up: what was done")

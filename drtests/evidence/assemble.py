@@ -12,7 +12,7 @@ from drtests.evidence.compliance import map_clauses
 from drtests.evidence.findings import categorize, findings_for
 from drtests.evidence.history import find_runs
 from drtests.evidence.junit import write_junit
-from drtests.evidence.manifest import write_manifest
+from drtests.evidence.manifest import evidence_head, write_manifest
 from drtests.evidence.model import Attestation, Participant, RunRecord, ScenarioRecord
 from drtests.evidence.pdf import write_pdf
 from drtests.evidence.render import write_html, write_markdown
@@ -90,7 +90,7 @@ def write_reports(run_dir: Path, run: RunRecord, redact: Redactor) -> str:
     write_run(run_dir, run, redact)
     write_html(run_dir, run, redact, history)
     write_markdown(run_dir, run, redact)
-    write_pdf(run_dir, run, redact)
     write_junit(run_dir, run, redact)
     write_allure(run_dir, run, redact, earlier)
+    write_pdf(run_dir, run, redact, evidence_head(run_dir))  # names the files above: last
     return write_manifest(run_dir)

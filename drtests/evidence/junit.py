@@ -20,6 +20,17 @@ def _duration(s: ScenarioRecord) -> float:
     return max(0.0, (s.ended_at - s.started_at).total_seconds())
 
 
+def _failure_message(s: ScenarioRecord) -> str:
+    """What a CI test report shows first: the category and the step that failed."""
+    message: str = s.failure_category or s.verdict
+    failed = next((st for st in s.steps if st.status == "failed"), None)
+    if failed is not None:
+        message += f" at '{failed.name}'"
+        if failed.detail:
+            message += f": {failed.detail}"
+    return message if len(message) <= 300 else message[:299] + "…"
+
+
 def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
     failures = sum(1 for s in run.scenarios if s.verdict not in PASSING | {"dry-run"})
     skipped = sum(1 for s in run.scenarios if s.verdict == "dry-run")
@@ -72,9 +83,10 @@ def write_junit(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
             ET.SubElement(case, "skipped", {"message": "dry run: plan recorded, nothing written"})
         elif s.verdict not in PASSING:
             failure = ET.SubElement(
-                case, "failure", {"message": s.failure_category or s.verdict, "type": s.verdict}
+                case, "failure", {"message": _failure_message(s), "type": s.verdict}
             )
-            failure.text = "\n".join(s.findings)
+            failed = [f"{st.name}: {st.detail}" for st in s.steps if st.status == "failed"]
+            failure.text = "\n".join([*s.findings, *failed])
         ET.SubElement(case, "system-out").text = "\n".join(lines)
     ET.indent(suite)
     path = run_dir / "junit.xml"

@@ -4,6 +4,10 @@ Entry *i* carries the file's own SHA-256 and ``chain_i = SHA-256(chain_{i-1} | p
 the last chain value (the head) stands for the whole folder, so recording it anywhere else
 (a ticket, a CI log) pins the evidence. ``SHA256SUMS`` beside it lets ``sha256sum -c`` check
 the files with standard tools.
+
+The PDF is chained last: it prints on every page the chain value of the entry before it
+(the evidence head, over every other file), since no file can carry its own hash. The
+signatures made later (``signature/``) sign the head and are not part of what they sign.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 
 MANIFEST = "manifest.sha256.json"
 SUMS = "SHA256SUMS"
+SIGNATURES = "signature"
+CHAINED_LAST = "report.pdf"
 GENESIS = "0" * 64
 
 
@@ -27,15 +33,51 @@ def _file_sha256(path: Path) -> str:
 
 
 def _evidence_files(run_dir: Path) -> list[str]:
+    """Every file the manifest covers, in chain order: sorted, the PDF last."""
     return sorted(
-        p.relative_to(run_dir).as_posix()
-        for p in run_dir.rglob("*")
-        if p.is_file() and p.name not in {MANIFEST, SUMS}
+        (
+            rel
+            for p in run_dir.rglob("*")
+            if p.is_file()
+            and (rel := p.relative_to(run_dir).as_posix()) not in {MANIFEST, SUMS}
+            and not rel.startswith(f"{SIGNATURES}/")
+        ),
+        key=lambda rel: (rel == CHAINED_LAST, rel),
     )
 
 
 def _link(previous: str, path: str, sha: str) -> str:
     return hashlib.sha256(f"{previous}|{path}|{sha}".encode()).hexdigest()
+
+
+def evidence_head(run_dir: Path) -> str:
+    """The chain over every evidence file but the PDF: what the PDF prints as its evidence."""
+    chain = GENESIS
+    for rel in _evidence_files(run_dir):
+        if rel != CHAINED_LAST:
+            chain = _link(chain, rel, _file_sha256(run_dir / rel))
+    return chain
+
+
+def recorded_evidence_head(run_dir: Path) -> str | None:
+    """The chain value before the PDF's entry, as the manifest records it."""
+    try:
+        entries = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    previous = GENESIS
+    for entry in entries:
+        if entry.get("path") == CHAINED_LAST:
+            return str(previous)
+        previous = entry.get("chain", "")
+    return None
+
+
+def recorded_head(run_dir: Path) -> str | None:
+    try:
+        return str(json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["head"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_manifest(run_dir: Path) -> str:

@@ -1,18 +1,24 @@
 """The auditor's PDF, drawn with ReportLab: the same content as the HTML report, charts
-included, and a sign-off block to sign."""
+included, every page numbered and naming its run and evidence, the sign-off last; then made
+an archival PDF/A-3b with the run document inside."""
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+import reportlab
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     KeepTogether,
     PageBreak,
@@ -23,6 +29,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from drtests.evidence.archival import make_archival
 from drtests.evidence.model import ObjectiveResult, RunRecord, ScenarioRecord
 from drtests.evidence.render import HEADERS, fmt_objective, summary_rows
 from drtests.redaction import Redactor
@@ -36,17 +43,69 @@ CELL_LIMIT = 600
 _ASCII = str.maketrans({"→": "->", "✔": "ok", "✘": "x", "≤": "<=", "×": "x", "∞": "inf"})
 
 
+FONT, BOLD = "DRVera", "DRVera-Bold"
+
+
+@functools.cache
+def _register_fonts() -> None:
+    """Bitstream Vera, shipped inside ReportLab: every glyph is embedded in the PDF, which
+    PDF/A requires and the standard 14 fonts never are."""
+    folder = Path(reportlab.__file__).parent / "fonts"
+    faces = {
+        FONT: "Vera.ttf",
+        BOLD: "VeraBd.ttf",
+        "DRVera-Italic": "VeraIt.ttf",
+        "DRVera-BoldItalic": "VeraBI.ttf",
+    }
+    for name, file in faces.items():
+        pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+    pdfmetrics.registerFontFamily(
+        FONT, normal=FONT, bold=BOLD, italic="DRVera-Italic", boldItalic="DRVera-BoldItalic"
+    )
+
+
 def _styles() -> dict[str, Any]:
+    _register_fonts()
     base = getSampleStyleSheet()
-    cell = ParagraphStyle("cell", parent=base["BodyText"], fontSize=7.5, leading=9)
+
+    def face(style: Any, name: str, font: str = FONT, **extra: Any) -> ParagraphStyle:
+        return ParagraphStyle(name, parent=style, fontName=font, **extra)
+
+    cell = face(base["BodyText"], "cell", fontSize=7.5, leading=9)
     return {
-        "title": base["Title"],
-        "h2": base["Heading2"],
-        "h3": base["Heading3"],
-        "body": base["BodyText"],
+        "title": face(base["Title"], "dr-title", BOLD),
+        "h2": face(base["Heading2"], "dr-h2", BOLD),
+        "h3": face(base["Heading3"], "dr-h3", BOLD),
+        "body": face(base["BodyText"], "dr-body"),
         "cell": cell,
         "small": ParagraphStyle("small", parent=cell, textColor=GREY),
     }
+
+
+class _FooterCanvas(Canvas):
+    """Numbers every page "n of N" and names the run and its evidence on each: a page
+    printed or cut out of the report still says where it belongs."""
+
+    def __init__(self, filename: str, *, footer: str, **kwargs: Any) -> None:
+        kwargs["initialFontName"] = FONT  # no Helvetica: it would not be embedded
+        super().__init__(filename, **kwargs)
+        self._footer = footer
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()  # type: ignore[attr-defined]
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, 1):
+            self.__dict__.update(state)
+            self.setFont(FONT, 6.5)
+            self.setFillColor(GREY)
+            self.drawString(14 * mm, 8 * mm, self._footer)
+            self.drawRightString(A4[0] - 14 * mm, 8 * mm, f"Page {number} of {total}")
+            super().showPage()
+        super().save()
 
 
 class _Writer:
@@ -62,28 +121,47 @@ class _Writer:
             clean = clean[:CELL_LIMIT] + " … (in full in run.json)"
         return Paragraph(escape(clean), self.s[style])
 
-    def table(self, header: list[str], rows: list[list[str]], widths: list[float]) -> Table:
+    def table(
+        self,
+        header: list[str],
+        rows: list[list[str]],
+        widths: list[float],
+        row_height: float | None = None,
+    ) -> Table:
         data = [[self.p(h, "cell") for h in header]] + [
             [self.p(c, "cell") for c in r] for r in rows
         ]
-        table = Table(data, colWidths=widths, repeatRows=1)
+        heights = None if row_height is None else [None] + [row_height] * len(rows)
+        table = Table(data, colWidths=widths, rowHeights=heights, repeatRows=1)
         style: list[Any] = [
             ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#d0d7de")),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f5f8")),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("FONTNAME", (0, 0), (-1, -1), FONT),  # a table's own default is Helvetica
         ]
         table.setStyle(TableStyle(style))
         return table
 
 
+TICKS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
+
+
+def _tick_label(seconds: int) -> str:
+    if seconds >= 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
 def _bar_chart(title: str, pairs: list[tuple[str, ObjectiveResult]]) -> Drawing:
-    """Achieved against objective per scenario, log axis, as in the HTML report."""
+    """Achieved against objective per scenario, log axis, as in the HTML report; a scenario
+    that never reached the point of measuring is drawn as "not reached", not left out."""
     row_h, label_w, bar_w = 14, 190, 250
     height = row_h * len(pairs) + 34
-    drawing = Drawing(label_w + bar_w + 60, height)
-    drawing.add(String(0, height - 10, title, fontSize=9, fontName="Helvetica-Bold"))
-    values = [o.objective_s for _, o in pairs] + [o.achieved_s or 0.1 for _, o in pairs]
-    lo, hi = 0.1, max(max(values) * 1.5, 1.0)
+    drawing = Drawing(label_w + bar_w + 60, height, initialFontName=FONT)
+    drawing.add(String(0, height - 10, title, fontSize=9, fontName=BOLD))
+    finite = [o.objective_s for _, o in pairs if math.isfinite(o.objective_s)]
+    finite += [o.achieved_s for _, o in pairs if o.achieved_s and math.isfinite(o.achieved_s)]
+    lo, hi = 0.1, max(max(finite, default=1.0) * 1.5, 1.0)
 
     def x(seconds: float) -> float:
         clamped = min(max(seconds, lo), hi)
@@ -91,25 +169,41 @@ def _bar_chart(title: str, pairs: list[tuple[str, ObjectiveResult]]) -> Drawing:
 
     for i, (name, objective) in enumerate(pairs):
         y = height - 26 - i * row_h
-        drawing.add(String(label_w - 4, y + 2, name[:44], fontSize=6.5, textAnchor="end"))
-        achieved = objective.achieved_s or 0.0
-        colour = GREEN if objective.met else RED
-        bar = Rect(label_w, y, max(x(achieved) - label_w, 1.5), 8)
-        bar.fillColor, bar.strokeColor = colour, None
-        drawing.add(bar)
+        label = name if len(name) <= 44 else name[:43] + "…"
+        drawing.add(
+            String(label_w - 4, y + 2, label, fontSize=6.5, fontName=FONT, textAnchor="end")
+        )
         goal = x(objective.objective_s)
         drawing.add(Line(goal, y - 2, goal, y + 10, strokeColor=colors.black, strokeWidth=1.2))
+        if objective.achieved_s is None:
+            drawing.add(
+                String(
+                    label_w + 3, y + 1, "not reached", fontSize=6.5, fontName=FONT, fillColor=RED
+                )
+            )
+            continue
+        achieved = objective.achieved_s
+        bar = Rect(label_w, y, max(x(achieved) - label_w, 1.5), 8)
+        bar.fillColor, bar.strokeColor = (GREEN if objective.met else RED), None
+        drawing.add(bar)
         drawing.add(
-            String(x(achieved) + 3, y + 1, fmt_objective(objective).split(" / ")[-1], fontSize=6.5)
+            String(
+                x(achieved) + 3,
+                y + 1,
+                fmt_objective(objective).split(" / ")[-1],
+                fontSize=6.5,
+                fontName=FONT,
+            )
         )
-    for tick in (1, 10, 60, 300, 1800, 7200):
+    for tick in TICKS:
         if lo < tick <= hi:
             drawing.add(
                 String(
                     x(tick),
                     2,
-                    f"{tick // 60} min" if tick >= 60 else f"{tick} s",
+                    _tick_label(tick),
                     fontSize=6,
+                    fontName=FONT,
                     fillColor=GREY,
                     textAnchor="middle",
                 )
@@ -121,7 +215,7 @@ def _pairs(run: RunRecord, which: str) -> list[tuple[str, ObjectiveResult]]:
     out = []
     for s in run.scenarios:
         objective = s.rto if which == "rto" else s.rpo
-        if s.kind == "scenario" and objective is not None and objective.achieved_s is not None:
+        if s.kind == "scenario" and objective is not None:
             out.append((s.scenario_id, objective))
     return out
 
@@ -158,17 +252,46 @@ def _scenario_section(w: _Writer, s: ScenarioRecord) -> list[Any]:
     return [*flow, Spacer(1, 4 * mm)]
 
 
-def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
+def _sign_off(w: _Writer, run: RunRecord) -> list[Any]:
+    """The last page: each participant by name and role, and an approver, with the fields
+    they fill in. Approvers come from the profile's participants (a role naming approval)."""
+    people = [[p.name, p.role] for p in run.participants]
+    if not any("approv" in p.role.lower() for p in run.participants):
+        people.append(["Name: ____________________", "Approver"])
+    statement = (
+        f"By signing, each person below confirms that this report is a true record of the "
+        f"{run.kind} {run.run_id} and that the findings have an owner. The evidence it names "
+        "is fixed by the manifest head printed at the foot of every page."
+    )
+    return [
+        PageBreak(),
+        w.p("Sign-off", "h2"),
+        w.p(statement),
+        Spacer(1, 3 * mm),
+        w.table(
+            ["Name", "Role", "Signature", "Date"],
+            [[name, role, "", ""] for name, role in people],
+            [50 * mm, 45 * mm, 55 * mm, 32 * mm],
+            row_height=14 * mm,
+        ),
+    ]
+
+
+def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor, evidence_head: str) -> Path:
+    """``evidence_head``: the manifest chain over every other file of the run, which the
+    PDF cannot include about itself; the manifest puts the PDF last so that the entry
+    before it carries this value."""
     w = _Writer(redact)
     path = run_dir / "report.pdf"
+    title = f"DR {run.kind} {run.run_id}"
     doc = SimpleDocTemplate(
         str(path),
         pagesize=A4,
         leftMargin=14 * mm,
         rightMargin=14 * mm,
         topMargin=14 * mm,
-        bottomMargin=14 * mm,
-        title=f"DR {run.kind} {run.run_id}",
+        bottomMargin=16 * mm,
+        title=title,
         author="drtests",
     )
     verdict = run.outcome
@@ -190,13 +313,13 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
         ["Participants", "; ".join(f"{p.name} ({p.role})" for p in run.participants)],
     ]
     flow += [w.table(["", ""], meta, [40 * mm, 140 * mm]), Spacer(1, 5 * mm)]
-    for which, title in (
+    for which, heading in (
         ("rto", "RTO achieved against objective"),
         ("rpo", "RPO achieved against objective"),
     ):
         pairs = _pairs(run, which)
         if pairs:
-            flow += [_bar_chart(title, pairs), Spacer(1, 3 * mm)]
+            flow += [_bar_chart(heading, pairs), Spacer(1, 3 * mm)]
     flow.append(w.p("Summary", "h2"))
     flow.append(
         w.table(
@@ -262,22 +385,18 @@ def write_pdf(run_dir: Path, run: RunRecord, redact: Redactor) -> Path:
             [22 * mm, 14 * mm, 38 * mm, 38 * mm, 18 * mm, 52 * mm],
         )
     )
-    flow.append(
-        KeepTogether(
-            [
-                w.p("Sign-off", "h2"),
-                w.table(
-                    ["Name", "Role", "Signature", "Date"],
-                    [[p.name, p.role, "", ""] for p in run.participants]
-                    + [["", "Approver", "", ""]],
-                    [50 * mm, 45 * mm, 55 * mm, 32 * mm],
-                ),
-            ]
-        )
-    )
     flow.append(PageBreak())
     flow.append(w.p("Scenarios", "h2"))
     for s in run.scenarios:
         flow += _scenario_section(w, s)
-    doc.build(flow)
+    flow += _sign_off(w, run)
+    footer = f"{title} · evidence manifest head {evidence_head}"
+    doc.build(flow, canvasmaker=functools.partial(_FooterCanvas, footer=footer))
+    make_archival(
+        path,
+        title=title,
+        run_id=run.run_id,
+        evidence_head=evidence_head,
+        attachment=run_dir / "run.json",
+    )
     return path

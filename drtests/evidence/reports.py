@@ -11,24 +11,51 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from drtests.errors import DRError
 from drtests.evidence.assemble import write_reports
 from drtests.evidence.history import find_runs, rto_series, trend_svg
-from drtests.evidence.manifest import MANIFEST, Problem, verify_manifest
+from drtests.evidence.manifest import (
+    MANIFEST,
+    SIGNATURES,
+    Problem,
+    recorded_head,
+    verify_manifest,
+)
 from drtests.evidence.model import RunRecord
+from drtests.evidence.signing import check_pdf_names_its_evidence, verify_signatures
 from drtests.ledger import utcnow
 from drtests.redaction import Redactor
 
 
-def verify_folder(folders: list[Path], expected_head: str | None = None) -> int:
-    """Name every modified, added or removed file; exit 1 if any folder fails."""
+def verify_folder(
+    folders: list[Path], expected_head: str | None = None, trust: Path | None = None
+) -> int:
+    """Name every modified, added or removed file, a PDF naming other evidence, and any
+    signature that does not verify; print each folder's head; exit 1 if any folder fails."""
     status = 0
     for folder in folders:
         problems = verify_manifest(folder, expected_head)
+        problems += check_pdf_names_its_evidence(folder)
+        signature_problems, notes = verify_signatures(folder, trust)
+        problems += signature_problems
         if problems:
             status = 1
             for problem in problems:
                 print(f"{folder}: {problem}")
         else:
             print(f"{folder}: intact ({MANIFEST} verified)")
+        print(f"{folder}: manifest head {recorded_head(folder) or '(none)'}")
+        for note in notes:
+            print(f"{folder}: {note}")
     return status
+
+
+def refuse_if_signed(folder: Path, action: str) -> None:
+    """Re-rendering changes the PDF and the head: signatures on the old ones would stop
+    verifying, silently, unless the signer moves them aside on purpose."""
+    if (folder / SIGNATURES).is_dir():
+        raise DRError(
+            f"{folder}: is signed; {action} would invalidate {SIGNATURES}/: move it out of "
+            "the folder first (it stays the signature of the evidence as it was), then sign "
+            "again"
+        )
 
 
 SOURCES = ("run.json", "scenarios/", "targets.txt", "plan.txt", "follow-ups.jsonl")
@@ -43,6 +70,7 @@ def rerender(folder: Path) -> str:
     document = folder / "run.json"
     if not document.exists():
         raise DRError(f"{folder}: no run.json")
+    refuse_if_signed(folder, "re-rendering")
     if (folder / MANIFEST).exists():
         # only derived files may differ: the sources and the chain must be intact, and nothing
         # foreign may be adopted into the new manifest
@@ -65,6 +93,7 @@ def follow_up(folder: Path, finding_id: str, status: str, by: str, note: str) ->
     document = folder / "run.json"
     if not document.exists():
         raise DRError(f"{folder}: no run.json")
+    refuse_if_signed(folder, "recording a follow-up")
     problems = verify_manifest(folder) if (folder / MANIFEST).exists() else []
     if problems:
         raise DRError(

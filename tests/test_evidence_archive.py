@@ -1,0 +1,309 @@
+"""The auditor's copy: the PDF as PDF/A-3b (embedded fonts, output intent, run.json inside,
+every page numbered and naming its run and evidence, sign-off last), and the signatures
+(`report sign`, `report verify`) against every way they can be made to lie."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pikepdf
+import pypdfium2 as pdfium
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from drtests.errors import DRError
+from drtests.evidence.assemble import write_reports
+from drtests.evidence.manifest import recorded_evidence_head, recorded_head
+from drtests.evidence.model import ObjectiveResult
+from drtests.evidence.reports import rerender, verify_folder
+from drtests.evidence.signing import PASSPHRASE_ENV, sign_run, verify_signatures
+from drtests.redaction import Redactor
+from tests.test_evidence import _run, _scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _identity(
+    folder: Path,
+    name: str,
+    *,
+    curve: bool = False,
+    issuer: tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate] | None = None,
+    passphrase: bytes | None = None,
+) -> tuple[Path, Path, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A key and its certificate, self-signed or issued by ``issuer``, as PEM files."""
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
+        ec.generate_private_key(ec.SECP256R1())
+        if curve
+        else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signing_key, issuer_name = (key, subject) if issuer is None else (issuer[0], issuer[1].subject)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), True)
+        .add_extension(
+            x509.KeyUsage(
+                True, True, False, False, False, issuer is None, issuer is None, False, False
+            ),
+            True,
+        )
+        .sign(signing_key, hashes.SHA256())
+    )
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    key_file, cert_file = folder / f"{name}.key", folder / f"{name}.pem"
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    )
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_file, cert_file, key, cert
+
+
+@pytest.fixture
+def run_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    failed = _scenario("metastore_restore_failed", failed_step="Restore database")
+    failed.rto = ObjectiveResult(objective_s=4 * 3600, achieved_s=None, met=False)
+    write_reports(folder, _run([_scenario("ok"), failed]), Redactor())
+    return folder
+
+
+def _fonts(pdf: pikepdf.Pdf) -> list[pikepdf.Dictionary]:
+    found: dict[tuple[int, int], pikepdf.Dictionary] = {}
+
+    def walk(resources: pikepdf.Object) -> None:
+        for font in resources.get("/Font", {}).values():
+            found[font.objgen] = font
+            for descendant in font.get("/DescendantFonts", []):
+                found[descendant.objgen] = descendant
+        for xobject in resources.get("/XObject", {}).values():
+            if xobject.get("/Subtype") == "/Form" and "/Resources" in xobject:
+                walk(xobject.Resources)
+
+    for page in pdf.pages:
+        walk(page.Resources)
+    return list(found.values())
+
+
+def test_pdf_is_archival_with_the_run_document_inside(run_folder: Path) -> None:
+    with pikepdf.open(run_folder / "report.pdf") as pdf:
+        assert "/Encrypt" not in pdf.trailer and "/ID" in pdf.trailer
+        meta = pdf.open_metadata()
+        assert (meta["pdfaid:part"], meta["pdfaid:conformance"]) == ("3", "B")
+        assert meta["dc:title"] == str(pdf.docinfo["/Title"])
+        intent = pdf.Root.OutputIntents[0]
+        assert intent.S == "/GTS_PDFA1" and intent.DestOutputProfile.N == 3
+        fonts = _fonts(pdf)
+        assert fonts
+        for font in fonts:
+            if font.Subtype == "/Type0":
+                continue  # its glyphs are in the descendant, checked too
+            descriptor = font.FontDescriptor
+            assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(descriptor.keys()), font
+        assert "/JavaScript" not in pdf.Root.get("/Names", {})
+        (spec,) = pdf.Root.AF
+        assert spec.AFRelationship == "/Source" and spec.UF == "run.json"
+        inside = pdf.attachments["run.json"].get_file().read_bytes()
+    assert inside == (run_folder / "run.json").read_bytes()
+
+
+def test_every_page_names_its_run_and_evidence_and_the_sign_off_is_last(
+    run_folder: Path,
+) -> None:
+    run = json.loads((run_folder / "run.json").read_text())
+    head = recorded_evidence_head(run_folder)
+    assert head and head != recorded_head(run_folder)
+    document = pdfium.PdfDocument(run_folder / "report.pdf")
+    pages = [
+        document[i].get_textpage().get_text_range().replace("\r\n", " ")
+        for i in range(len(document))
+    ]
+    assert len(pages) >= 2
+    for number, text in enumerate(pages, 1):
+        assert f"Page {number} of {len(pages)}" in text
+        assert run["run_id"] in text and head in text.replace(" ", "").replace("\n", "")
+    assert "Sign-off" in pages[-1] and "Approver" in pages[-1]
+    assert not any("Sign-off" in text for text in pages[:-1])
+    whole = " ".join(pages)
+    assert "not reached" in pages[0] and "4 h" in pages[0]  # drawn, on an axis reaching 4 h
+    assert "metastore_restore_failed" in whole.replace(" ", "")
+
+
+def test_signed_evidence_verifies_with_drtests_and_with_openssl(
+    run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor", curve=True)
+    signed = sign_run(run_folder, key, cert)
+    assert signed.head == recorded_head(run_folder)
+    assert verify_folder([run_folder], trust=cert) == 0
+    out = capsys.readouterr().out
+    assert "intact" in out and f"manifest head {signed.head}" in out and "CN=auditor" in out
+    openssl = shutil.which("openssl")
+    if openssl:  # the auditor's own tools: no drtests needed to check the head's signature
+        sig = run_folder / "signature"
+        public = tmp_path / "public.pem"
+        subprocess.run(
+            [openssl, "x509", "-in", sig / "signer.pem", "-pubkey", "-noout", "-out", public],
+            check=True,
+        )
+        checked = subprocess.run(
+            [
+                openssl,
+                "dgst",
+                "-sha256",
+                "-verify",
+                public,
+                "-signature",
+                sig / "manifest-head.sig",
+                sig / "manifest-head.txt",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0 and "Verified OK" in checked.stdout
+    with pikepdf.open(run_folder / "signature" / "report.signed.pdf") as pdf:
+        assert pdf.open_metadata()["pdfaid:part"] == "3"  # still the archival document
+
+
+def test_a_certificate_from_a_ca_is_trusted_through_the_ca(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    _ca_key_file, ca_cert, ca_key, ca = _identity(tmp_path, "evidence-ca")
+    key, cert, _, _ = _identity(tmp_path, "operator", issuer=(ca_key, ca))
+    sign_run(run_folder, key, cert)
+    assert verify_folder([run_folder], trust=ca_cert) == 0
+    _, stranger, _, _ = _identity(tmp_path, "stranger")
+    problems, _ = verify_signatures(run_folder, stranger)
+    assert {p.kind for p in problems} == {"signature-untrusted"}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "head-text",
+        "head-signature",
+        "signed-pdf-appended",
+        "signed-pdf-incremental",
+        "signed-pdf-bytes",
+        "report-pdf",
+        "other-signer",
+    ],
+)
+def test_every_lie_in_the_signatures_is_named(
+    tamper: str, run_folder: Path, tmp_path: Path
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+    sign_run(run_folder, key, cert)
+    sig = run_folder / "signature"
+    if tamper == "head-text":
+        (sig / "manifest-head.txt").write_text("0" * 64 + "\n")
+    elif tamper == "head-signature":
+        data = bytearray((sig / "manifest-head.sig").read_bytes())
+        data[10] ^= 0xFF
+        (sig / "manifest-head.sig").write_bytes(bytes(data))
+    elif tamper == "signed-pdf-appended":
+        with pikepdf.open(sig / "report.signed.pdf", allow_overwriting_input=True) as pdf:
+            pdf.docinfo["/Title"] = "Everything passed"
+            pdf.save(sig / "report.signed.pdf")
+    elif tamper == "signed-pdf-incremental":  # a revision added after the signature
+        from pyhanko.pdf_utils.generic import NameObject, TextStringObject
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+        with (sig / "report.signed.pdf").open("rb+") as handle:
+            writer = IncrementalPdfFileWriter(handle)
+            writer.document_meta.title = "Everything passed"
+            writer.root[NameObject("/Lang")] = TextStringObject("en")
+            writer.update_root()
+            writer.write_in_place()
+    elif tamper == "signed-pdf-bytes":
+        data = (sig / "report.signed.pdf").read_bytes()
+        at = data.index(b"Disaster-recovery") if b"Disaster-recovery" in data else 200
+        (sig / "report.signed.pdf").write_bytes(data[:at] + b"X" + data[at + 1 :])
+    elif tamper == "report-pdf":
+        with (run_folder / "report.pdf").open("ab") as handle:
+            handle.write(b"\n% appended\n")
+    elif tamper == "other-signer":
+        other_key, other_cert, _, _ = _identity(tmp_path, "intruder")
+        shutil.move(sig, tmp_path / "genuine")
+        sign_run(run_folder, other_key, other_cert)
+    problems, notes = verify_signatures(run_folder, cert)
+    assert problems and not notes, tamper
+    assert verify_folder([run_folder], trust=cert) == 1
+
+
+def test_signing_refuses_bad_keys_and_tampered_evidence(
+    run_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "locked", passphrase=b"s3cret-Passphrase")
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    with pytest.raises(DRError, match=f"encrypted: put its passphrase in \\${PASSPHRASE_ENV}"):
+        sign_run(run_folder, key, cert)
+    monkeypatch.setenv(PASSPHRASE_ENV, "wrong")
+    with pytest.raises(DRError, match="wrong passphrase"):
+        sign_run(run_folder, key, cert)
+    _, other_cert, _, _ = _identity(tmp_path, "other")
+    monkeypatch.setenv(PASSPHRASE_ENV, "s3cret-Passphrase")
+    with pytest.raises(DRError, match="is not the certificate of key"):
+        sign_run(run_folder, key, other_cert)
+    with pytest.raises(DRError, match="no such file"):
+        sign_run(run_folder, tmp_path / "missing.key", cert)
+    (run_folder / "summary.md").write_text("all green")
+    with pytest.raises(DRError, match="not signing evidence that fails verification: modified"):
+        sign_run(run_folder, key, cert)
+    assert not (run_folder / "signature").exists()
+
+
+def test_a_signed_folder_is_not_re_rendered_under_its_signatures(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+    sign_run(run_folder, key, cert)
+    with pytest.raises(DRError, match="is signed; re-rendering would invalidate signature/"):
+        rerender(run_folder)
+
+
+def test_sign_and_verify_from_the_command_line(run_folder: Path, tmp_path: Path) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+
+    def drtests(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "drtests.cli", "report", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    signed = drtests("sign", str(run_folder), "--key", str(key), "--cert", str(cert))
+    assert signed.returncode == 0, signed.stderr
+    head = recorded_head(run_folder)
+    assert f"manifest head {head}" in signed.stdout
+    verified = drtests("verify", str(run_folder), "--trust", str(cert), "--head", str(head))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"manifest head {head}" in verified.stdout
+    (run_folder / "signature" / "manifest-head.txt").write_text("f" * 64 + "\n")
+    broken = drtests("verify", str(run_folder))
+    assert broken.returncode == 1 and "signature/manifest-head" in broken.stdout
+    usage = drtests("sign", str(run_folder))
+    assert usage.returncode != 0 and "--key KEY.pem --cert CERT.pem" in usage.stderr
+    assert "Traceback" not in usage.stderr + broken.stderr
