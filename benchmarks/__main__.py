@@ -3,6 +3,7 @@ assertions on time.
 
     ./run bench                          # all sections
     ./run bench --only s3 --s3-objects 5000
+    ./run bench --only s3-scale --s3-scale-synthetic 1000000
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import checks, metastore, objectstore, pitr, repair
+from benchmarks import checks, metastore, objectstore, pitr, repair, s3scale
 from benchmarks.common import Row, timed
 from drtests.config import SeedSettings
 from drtests.objectstore import LocalS3Server
@@ -28,7 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="benchmarks")
     parser.add_argument(
         "--only",
-        choices=("metastore", "checks", "msck", "pitr", "s3", "gameday"),
+        choices=("metastore", "checks", "msck", "pitr", "s3", "s3-scale", "gameday"),
         action="append",
     )
     parser.add_argument(
@@ -43,8 +44,19 @@ def main() -> int:
     parser.add_argument("--pitr-wal-mb", type=int, default=1024)
     parser.add_argument("--s3-objects", type=int, default=1000)
     parser.add_argument("--s3-object-kib", type=int, default=64)
+    parser.add_argument(
+        "--s3-scale-objects", type=int, default=2000, help="objects of the s3-scale lake"
+    )
+    parser.add_argument(
+        "--s3-scale-synthetic",
+        type=int,
+        default=1_000_000,
+        help="objects of the synthetic inventory (also run at a tenth, for memory growth)",
+    )
     args = parser.parse_args()
-    sections = set(args.only or ("metastore", "checks", "msck", "pitr", "s3", "gameday"))
+    sections = set(
+        args.only or ("metastore", "checks", "msck", "pitr", "s3", "s3-scale", "gameday")
+    )
 
     rows: list[Row] = []
     workdir = Path(tempfile.mkdtemp(prefix="drtests-bench-"))
@@ -69,6 +81,8 @@ def main() -> int:
             rows += pitr.run(workdir, s3, args.pitr_wal_mb)
         if "s3" in sections:
             rows += objectstore.run(s3, args.s3_objects, args.s3_object_kib)
+        if "s3-scale" in sections:
+            rows += s3scale.run(s3, args.s3_scale_objects, args.s3_scale_synthetic)
     finally:
         s3.stop()
         shutil.rmtree(workdir, ignore_errors=True)

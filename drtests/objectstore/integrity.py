@@ -1,26 +1,34 @@
 """verify-data-integrity: inventories of a location (key, size, SHA-256, version, time) and
 their comparison with a manifest or another location.
 
-SHA-256 comes from S3's additional checksum where the object has a full-object one; a
-composite (multipart) checksum or none at all means the object is read and hashed. An ETag is
-never taken for an MD5: a multipart ETag is not one.
+SHA-256 comes from S3's stored checksum where the object has a full-object one. A composite
+(multipart) checksum is a hash of part hashes: it decides equality only against the same
+composite value recorded earlier for that key (the manifest's), so an unchanged multipart
+object is not read again either. Only an object stored without a usable checksum is read
+and hashed. Each object's state says which evidence decided it. An ETag is never taken for
+an MD5: a multipart ETag is not one.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from drtests.results import RpoMeasurement
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+T = TypeVar("T")
+R = TypeVar("R")
 ProblemKind = Literal["missing", "extra", "size-mismatch", "checksum-mismatch"]
+Evidence = Literal["stored checksum", "stored composite checksum", "bytes hashed"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class ObjectState:
     sha256: str
     version_id: str | None
     last_modified: datetime
+    stored_checksum: str = ""  # S3's SHA-256 as it reports it: base64, "-N" when composite
+    evidence: Evidence = "bytes hashed"
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,6 +54,8 @@ class ObjectState:
             data["sha256"],
             data.get("version_id"),
             datetime.fromisoformat(data["last_modified"]),
+            data.get("stored_checksum", ""),
+            data.get("evidence", "bytes hashed"),
         )
 
 
@@ -84,52 +96,136 @@ def hash_object(client: S3Client, bucket: str, key: str, version_id: str | None 
     return digest.hexdigest()
 
 
-def take_inventory(client: S3Client, bucket: str, prefix: str, workers: int = 16) -> Inventory:
-    """Every current object under ``prefix`` with its size and SHA-256 (keys relative)."""
-    listed = []
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        listed += page.get("Contents", [])
+def stored_sha256(head: dict[str, Any]) -> str:
+    """S3's stored SHA-256 as it reports it, composite ones marked "-N" (parts)."""
+    value = str(head.get("ChecksumSHA256") or "")
+    if not value:
+        return ""
+    multipart = "-" in str(head.get("ETag", "")) or head.get("ChecksumType") == "COMPOSITE"
+    if multipart and "-" not in value:
+        parts = str(head.get("ETag", "")).rsplit("-", 1)[-1].strip('"')
+        value = f"{value}-{parts if parts.isdigit() else '?'}"
+    return value
 
-    def state(obj: Any) -> ObjectState:
-        head: Any = client.head_object(Bucket=bucket, Key=obj["Key"], ChecksumMode="ENABLED")
-        sha = full_object_sha256(head) or hash_object(
-            client, bucket, obj["Key"], head.get("VersionId")
-        )
-        return ObjectState(
-            obj["Key"][len(prefix) :],
-            int(head["ContentLength"]),
-            sha,
-            head.get("VersionId"),
-            head["LastModified"],
-        )
 
+def object_state(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    relative: str,
+    known: ObjectState | None = None,
+) -> ObjectState:
+    """One object's state from HeadObject; its bytes are read only when S3 holds no
+    checksum that decides it (none, or a composite one differing from ``known``'s)."""
+    head: Any = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    size, stored = int(head["ContentLength"]), stored_sha256(head)
+    evidence: Evidence
+    if sha := full_object_sha256(head):
+        evidence = "stored checksum"
+    elif stored and known is not None and known.stored_checksum == stored and known.size == size:
+        sha, evidence = known.sha256, "stored composite checksum"
+    else:
+        sha, evidence = hash_object(client, bucket, key, head.get("VersionId")), "bytes hashed"
+    return ObjectState(
+        relative, size, sha, head.get("VersionId"), head["LastModified"], stored, evidence
+    )
+
+
+def take_inventory(
+    client: S3Client,
+    bucket: str,
+    prefix: str,
+    workers: int = 16,
+    known: Inventory | None = None,
+    keys: Iterable[str] | None = None,
+) -> Inventory:
+    """Every current object under ``prefix`` with its size and SHA-256 (keys relative).
+
+    ``known`` (a manifest taken earlier) lets an unchanged multipart object be decided by
+    its composite checksum instead of its bytes. ``keys`` (full keys, e.g. from an S3
+    Inventory report) replaces the listing.
+    """
+    if keys is None:
+        keys = (
+            obj["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            )
+            for obj in page.get("Contents", [])
+        )
+    known = known or {}
+    states = stream_states(client, bucket, prefix, keys, known.get, workers)
+    return {s.key: s for s in states}
+
+
+def stream_states(
+    client: S3Client,
+    bucket: str,
+    prefix: str,
+    keys: Iterable[str],
+    known: Callable[[str], ObjectState | None],
+    workers: int = 16,
+) -> Iterator[ObjectState]:
+    """Each key's state as it is decided, in memory bounded by the requests in flight: the
+    shape a check over an inventory of 10^8 keys needs."""
+
+    def state(key: str) -> ObjectState:
+        relative = key[len(prefix) :]
+        return object_state(client, bucket, key, relative, known(relative))
+
+    return bounded_map(state, keys, workers)
+
+
+def bounded_map(
+    work: Callable[[T], R], items: Iterable[T], workers: int, window: int = 1024
+) -> Iterator[R]:
+    """``pool.map`` that keeps at most ``window`` items in flight: a listing of 10^6 keys
+    does not become 10^6 futures in memory."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return {s.key: s for s in pool.map(state, listed)}
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def evidence_counts(inventory: Inventory) -> dict[str, int]:
+    """How many objects each kind of evidence decided: what a report says about the check."""
+    counts: dict[str, int] = {}
+    for state in inventory.values():
+        counts[state.evidence] = counts.get(state.evidence, 0) + 1
+    return counts
+
+
+def problem_for(
+    key: str, want: ObjectState | None, got: ObjectState | None
+) -> IntegrityProblem | None:
+    """How one key differs from what was expected, if it does: the one rule both the
+    single-process and the Spark verification apply."""
+    if got is None:
+        return IntegrityProblem("missing", key)
+    if want is None:
+        return IntegrityProblem("extra", key)
+    if want.size != got.size:
+        return IntegrityProblem("size-mismatch", key, f"{got.size} bytes, expected {want.size}")
+    if want.sha256 != got.sha256:
+        return IntegrityProblem(
+            "checksum-mismatch",
+            key,
+            f"sha256 {got.sha256[:12]}…, expected {want.sha256[:12]}…",
+        )
+    return None
 
 
 def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
     """Missing, extra, size and checksum differences, each named by key."""
-    problems: list[IntegrityProblem] = []
-    for key in sorted(set(expected) | set(actual)):
-        want, got = expected.get(key), actual.get(key)
-        if got is None:
-            problems.append(IntegrityProblem("missing", key))
-        elif want is None:
-            problems.append(IntegrityProblem("extra", key))
-        elif want.size != got.size:
-            problems.append(
-                IntegrityProblem("size-mismatch", key, f"{got.size} bytes, expected {want.size}")
-            )
-        elif want.sha256 != got.sha256:
-            problems.append(
-                IntegrityProblem(
-                    "checksum-mismatch",
-                    key,
-                    f"sha256 {got.sha256[:12]}…, expected {want.sha256[:12]}…",
-                )
-            )
-    return problems
+    problems = (
+        problem_for(key, expected.get(key), actual.get(key))
+        for key in sorted(set(expected) | set(actual))
+    )
+    return [p for p in problems if p is not None]
 
 
 def lost_since(before: Inventory, after: Inventory) -> list[ObjectState]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from drtests.objectstore.archive import restore_archive, verify_archive
 from drtests.objectstore.core import S3_ERRORS
-from drtests.objectstore.integrity import Inventory, compare, take_inventory
+from drtests.objectstore.integrity import Inventory, compare, evidence_counts, take_inventory
 from drtests.objectstore.replication import CopyReport, Location, sync
 from drtests.objectstore.versions import VersionRestoreReport, restore_as_of
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
@@ -28,12 +28,21 @@ def data_integrity(
     another location): missing, extra, size and checksum differences, each by key."""
     result = CheckResult(name, f"s3://{bucket}/{prefix} matches the expected inventory")
     try:
-        actual = take_inventory(client, bucket, prefix)
+        actual = take_inventory(client, bucket, prefix, known=expected)
     except S3_ERRORS as exc:
         result.error = f"cannot run: {exc}"
         return result
+    decided = ", ".join(f"{n} by {kind}" for kind, n in sorted(evidence_counts(actual).items()))
+    if decided:
+        result.description += f" ({decided})"
     result.findings = [
-        Finding(name, "error", f"s3://{bucket}/{prefix}{p.key}", f"{p.kind} {p.detail}".strip())
+        Finding(
+            name,
+            "error",
+            f"s3://{bucket}/{prefix}{p.key}",
+            f"{p.kind} {p.detail}".strip()
+            + (f"; decided by {actual[p.key].evidence}" if p.key in actual else ""),
+        )
         for p in compare(expected, actual)
     ]
     return result

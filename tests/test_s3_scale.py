@@ -1,0 +1,236 @@
+"""Verifying a lake past one machine, against a real S3 API (moto's server): stored checksums
+decide objects without reading them, S3 Inventory reports replace listings (and are checked
+for age and damage), and the Spark verification finds exactly what the single-process one
+finds, damaged objects included."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.s3.transfer import TransferConfig
+
+from drtests.environments import Environment
+from drtests.errors import CorruptBackup, DRError
+from drtests.objectstore import S3Endpoint, ensure_bucket
+from drtests.objectstore.integrity import compare, evidence_counts, take_inventory
+from drtests.objectstore.s3inventory import latest_manifest, publish_inventory, read_inventory
+
+PREFIX = "warehouse/t/"
+MIB = 1024 * 1024
+
+
+class RequestCounter:
+    """Counts S3 requests by operation and the bytes of GetObject bodies: what a check
+    costs on a lake, measured rather than estimated."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls: dict[str, int] = {}
+        client.meta.events.register("before-call.s3", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+
+@pytest.fixture
+def lake(dr_environment: Environment, tmp_path: Path) -> Iterator[tuple[S3Endpoint, str]]:
+    """A bucket with small objects stored with a SHA-256, one without any checksum and a
+    multipart object (composite checksum)."""
+    endpoint = dr_environment.s3_primary
+    name = f"lake-{uuid.uuid4().hex[:10]}"
+    client = endpoint.client()
+    ensure_bucket(client, name)
+    for i in range(12):
+        client.put_object(
+            Bucket=name,
+            Key=f"{PREFIX}part-{i:03d} with space+plus.parquet",
+            Body=f"row {i}".encode() * 50,
+            ChecksumAlgorithm="SHA256",
+        )
+    client.put_object(Bucket=name, Key=f"{PREFIX}legacy.csv", Body=b"written before checksums")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(11 * MIB))
+    client.upload_file(
+        str(big),
+        name,
+        f"{PREFIX}big.bin",
+        ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+        Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB),
+    )
+    yield endpoint, name
+
+
+def _damage(endpoint: S3Endpoint, bucket: str) -> None:
+    client = endpoint.client()
+    client.delete_object(Bucket=bucket, Key=f"{PREFIX}part-000 with space+plus.parquet")
+    client.put_object(
+        Bucket=bucket,
+        Key=f"{PREFIX}part-001 with space+plus.parquet",
+        Body=b"ROW 1" * 50,  # same size, other bytes
+        ChecksumAlgorithm="SHA256",
+    )
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}part-002 with space+plus.parquet", Body=b"x")
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}stray.tmp", Body=b"left by a job")
+
+
+def test_stored_checksums_decide_and_only_objects_without_one_are_read(
+    lake: tuple[S3Endpoint, str],
+) -> None:
+    endpoint, name = lake
+    client = endpoint.client()
+    first = take_inventory(client, name, PREFIX)
+    assert first["legacy.csv"].evidence == "bytes hashed"
+    assert first["part-003 with space+plus.parquet"].evidence == "stored checksum"
+    assert first["big.bin"].stored_checksum.endswith("-3")  # composite over 3 parts
+    counter = RequestCounter(client)
+    again = take_inventory(client, name, PREFIX, known=first)
+    assert again["big.bin"].evidence == "stored composite checksum"
+    assert again["big.bin"].sha256 == first["big.bin"].sha256
+    assert counter.calls.get("GetObject", 0) == 1  # legacy.csv alone: 11 MiB not read again
+    assert counter.calls["HeadObject"] == len(first)
+    assert evidence_counts(again) == {
+        "stored checksum": 12,
+        "stored composite checksum": 1,
+        "bytes hashed": 1,
+    }
+
+
+def test_a_changed_multipart_object_is_read_not_trusted(
+    lake: tuple[S3Endpoint, str], tmp_path: Path
+) -> None:
+    endpoint, name = lake
+    client = endpoint.client()
+    before = take_inventory(client, name, PREFIX)
+    other = tmp_path / "other.bin"
+    other.write_bytes(os.urandom(11 * MIB))
+    client.upload_file(
+        str(other),
+        name,
+        f"{PREFIX}big.bin",
+        ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+        Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB),
+    )
+    after = take_inventory(client, name, PREFIX, known=before)
+    assert after["big.bin"].evidence == "bytes hashed"
+    assert [str(p).split(" (")[0] for p in compare(before, after)] == ["checksum-mismatch: big.bin"]
+
+
+def test_an_inventory_report_replaces_the_listing(lake: tuple[S3Endpoint, str]) -> None:
+    endpoint, name = lake
+    client = endpoint.client()
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    expected = take_inventory(client, name, PREFIX)
+    publish_inventory(client, name, reports, "inv", "daily", rows_per_file=5)
+    manifest = latest_manifest(client, reports, "inv", name, "daily")
+    assert len(manifest.files) == 3 and manifest.age_s < 120
+    rows = list(read_inventory(client, manifest, PREFIX))
+    assert {r.key[len(PREFIX) :] for r in rows} == set(expected)
+    counter = RequestCounter(client)
+    from_report = take_inventory(client, name, PREFIX, known=expected, keys=(r.key for r in rows))
+    assert "ListObjectsV2" not in counter.calls
+    assert compare(expected, from_report) == []
+
+
+def test_the_newest_inventory_is_read_and_a_damaged_one_refused(
+    lake: tuple[S3Endpoint, str],
+) -> None:
+    endpoint, name = lake
+    client = endpoint.client()
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    old = datetime.now(UTC) - timedelta(days=3)
+    publish_inventory(client, name, reports, "", "daily", created=old)
+    publish_inventory(client, name, reports, "", "daily", file_format="Parquet")
+    newest = latest_manifest(client, reports, "", name, "daily")
+    assert newest.file_format == "PARQUET" and newest.age_s < 120
+    assert len(list(read_inventory(client, newest))) == 14
+    data_key = newest.files[0]["key"]
+    client.put_object(Bucket=reports, Key=data_key, Body=b"PAR1 truncated")
+    with pytest.raises(CorruptBackup, match="does not match the manifest's MD5"):
+        list(read_inventory(client, newest))
+    with pytest.raises(DRError, match="no inventory delivered"):
+        latest_manifest(client, reports, "", name, "weekly")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    if not os.path.exists("/usr/bin/java") and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java (./run tests installs it)")
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("drtests-verify")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.mark.xdist_group("spark")
+def test_spark_finds_exactly_what_the_single_process_check_finds(
+    lake: tuple[S3Endpoint, str], spark: Any, tmp_path: Path
+) -> None:
+    from drtests.objectstore.spark_verify import S3Access, read_findings, verify_on_spark
+
+    endpoint, name = lake
+    client = endpoint.client()
+    expected = take_inventory(client, name, PREFIX)
+    _damage(endpoint, name)
+    single = compare(expected, take_inventory(client, name, PREFIX, known=expected))
+    assert {p.kind for p in single} == {
+        "missing",
+        "extra",
+        "size-mismatch",
+        "checksum-mismatch",
+    }
+    access = S3Access(
+        endpoint.endpoint_url, endpoint.region, endpoint.access_key_id, endpoint.secret_access_key
+    )
+    out = verify_on_spark(spark, access, name, PREFIX, expected, str(tmp_path / "findings"))
+    assert read_findings(out) == single
+    # from the inventory's data files, read by the executors
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    publish_inventory(client, name, reports, "inv", "daily", rows_per_file=4)
+    manifest = latest_manifest(client, reports, "inv", name, "daily")
+    out2 = verify_on_spark(
+        spark,
+        access,
+        name,
+        PREFIX,
+        expected,
+        str(tmp_path / "findings-inventory"),
+        inventory=(reports, manifest.file_format, manifest.schema),
+        inventory_files=list(manifest.files),
+    )
+    assert read_findings(out2) == single
+
+
+@pytest.mark.xdist_group("spark")
+def test_the_spark_executors_cannot_write(lake: tuple[S3Endpoint, str]) -> None:
+    from drtests.objectstore.spark_verify import ReadOnlyViolation, S3Access, read_only_client
+
+    endpoint, name = lake
+    client = read_only_client(
+        S3Access(
+            endpoint.endpoint_url,
+            endpoint.region,
+            endpoint.access_key_id,
+            endpoint.secret_access_key,
+        )
+    )
+    assert client.head_object(Bucket=name, Key=f"{PREFIX}legacy.csv")["ContentLength"] > 0
+    with pytest.raises(ReadOnlyViolation, match="PutObject refused"):
+        client.put_object(Bucket=name, Key=f"{PREFIX}x", Body=b"x")
