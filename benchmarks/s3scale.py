@@ -212,7 +212,7 @@ class _SyntheticLake(BaseHTTPRequestHandler):
     """HeadObject for any key of bucket ``lake``: stored SHA-256 derived from the key (so
     the expected manifest needs no memory either); GetObject for the inventory files."""
 
-    files: ClassVar[dict[str, bytes]] = {}
+    folder: ClassVar[Path] = Path()
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *_: Any) -> None:
@@ -231,17 +231,29 @@ class _SyntheticLake(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         from urllib.parse import unquote
 
-        body = self.files.get(unquote(self.path.split("?", 1)[0].lstrip("/")))
+        name = unquote(self.path.split("?", 1)[0]).rsplit("/", 1)[-1]
+        path = self.folder / name
+        body = path.read_bytes() if path.is_file() else None
         self.send_response(200 if body is not None else 404)
         self.send_header("Content-Length", str(len(body or b"")))
         self.end_headers()
         self.wfile.write(body or b"")
 
 
+def serve_synthetic(folder: str, port_file: str) -> None:
+    """The synthetic lake in a process of its own: the server's work does not share the
+    verifying process's interpreter lock."""
+    _SyntheticLake.folder = Path(folder)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SyntheticLake)
+    Path(port_file).write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
 def synthetic_verify(objects: int) -> dict[str, float]:
     """Verify ``objects`` keys listed by a synthetic inventory; in a child process so its
     peak RSS is its own."""
     import gzip
+    import json
 
     import boto3
     from botocore.config import Config
@@ -249,55 +261,70 @@ def synthetic_verify(objects: int) -> dict[str, float]:
     from drtests.objectstore.s3inventory import FIELDS, parse_manifest
 
     per_file = 100_000
-    files, entries = {}, []
-    for start in range(0, objects, per_file):
-        lines = "".join(
-            f'"{LAKE}","{PREFIX}k{n:09d}","","true","false","1024",'
-            f'"2026-01-01T00:00:00.000Z","SHA256"\n'
-            for n in range(start, min(objects, start + per_file))
+    with tempfile.TemporaryDirectory() as folder:
+        entries = []
+        for start in range(0, objects, per_file):
+            lines = "".join(
+                f'"{LAKE}","{PREFIX}k{n:09d}","","true","false","1024",'
+                f'"2026-01-01T00:00:00.000Z","SHA256"\n'
+                for n in range(start, min(objects, start + per_file))
+            )
+            body = gzip.compress(lines.encode(), compresslevel=1)
+            name = f"{len(entries):05d}.csv.gz"
+            (Path(folder) / name).write_bytes(body)
+            entries.append(
+                {
+                    "key": f"inv/data/{name}",
+                    "size": len(body),
+                    "MD5checksum": hashlib.md5(body).hexdigest(),  # noqa: S324
+                }
+            )
+        document = {
+            "sourceBucket": LAKE,
+            "creationTimestamp": str(int(time.time() * 1000)),
+            "fileFormat": "CSV",
+            "fileSchema": ", ".join(FIELDS),
+            "files": entries,
+        }
+        port_file = Path(folder) / "port"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from benchmarks.s3scale import serve_synthetic as s; s({folder!r}, "
+                f"{str(port_file)!r})",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
         )
-        body = gzip.compress(lines.encode(), compresslevel=1)
-        key = f"inv/data/{len(entries):05d}.csv.gz"
-        files[key] = body
-        entries.append(
-            {"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}  # noqa: S324
-        )
-    document = {
-        "sourceBucket": LAKE,
-        "creationTimestamp": str(int(time.time() * 1000)),
-        "fileFormat": "CSV",
-        "fileSchema": ", ".join(FIELDS),
-        "files": entries,
-    }
-    _SyntheticLake.files = {f"{REPORTS}/{k}": v for k, v in files.items()}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SyntheticLake)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",  # noqa: S106
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=32),
-    )
-    import json
+        try:
+            while not port_file.exists() or not port_file.read_text():
+                time.sleep(0.05)
+            client = boto3.client(
+                "s3",
+                endpoint_url=f"http://127.0.0.1:{port_file.read_text()}",
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",  # noqa: S106
+                config=Config(s3={"addressing_style": "path"}, max_pool_connections=32),
+            )
+            manifest = parse_manifest(REPORTS, "inv/manifest.json", json.dumps(document).encode())
+            stamp = datetime.now(UTC)
 
-    manifest = parse_manifest(REPORTS, "inv/manifest.json", json.dumps(document).encode())
-    stamp = datetime.now(UTC)
+            def expected(relative: str) -> ObjectState:
+                digest = base64.b64decode(_checksum(PREFIX + relative)).hex()
+                return ObjectState(relative, 1024, digest, None, stamp)
 
-    def expected(relative: str) -> ObjectState:
-        digest = base64.b64decode(_checksum(PREFIX + relative)).hex()
-        return ObjectState(relative, 1024, digest, None, stamp)
-
-    keys: Iterator[str] = (row.key for row in read_inventory(client, manifest, PREFIX))
-    start = time.perf_counter()
-    checked = problems = 0
-    for state in stream_states(client, LAKE, PREFIX, keys, lambda _k: None, workers=32):
-        checked += 1
-        if problem_for(state.key, expected(state.key), state) is not None:
-            problems += 1
-    seconds = time.perf_counter() - start
-    server.shutdown()
+            keys: Iterator[str] = (row.key for row in read_inventory(client, manifest, PREFIX))
+            start = time.perf_counter()
+            checked = problems = 0
+            for state in stream_states(client, LAKE, PREFIX, keys, lambda _k: None, workers=32):
+                checked += 1
+                if problem_for(state.key, expected(state.key), state) is not None:
+                    problems += 1
+            seconds = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait()
     assert checked == objects and problems == 0, (checked, problems)
     return {
         "seconds": seconds,

@@ -247,6 +247,60 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
+def _objectstore(args: argparse.Namespace, _extra: list[str]) -> int:
+    """objectstore baseline --out FILE · objectstore verify --expected FILE|--archive KEY —
+    verify-data-integrity of a live location, at lake scale as the profile says."""
+    import gzip
+    import uuid
+
+    from drtests.objectstore.archive import read_manifest
+    from drtests.objectstore.integrity import dump_inventory, load_inventory, take_inventory
+    from drtests.platform.kubernetes import KubernetesPlatform
+    from drtests.procedures.objectstore import verify_lake
+
+    profile, env, safety = _live_target(args)
+    bucket = args.bucket or profile.buckets.data[0]
+    endpoint = env.s3_primary
+    if args.action == "baseline":
+        if args.out is None:
+            raise DRError("objectstore baseline needs --out FILE")
+        inventory = take_inventory(endpoint.client(), bucket, args.prefix)
+        args.out.write_bytes(gzip.compress(dump_inventory(inventory)))
+        print(f"baseline of s3://{bucket}/{args.prefix}: {len(inventory)} objects → {args.out}")
+        return 0
+    if args.archive:
+        _archive, expected = read_manifest(endpoint.client(), profile.buckets.backups, args.archive)
+    elif args.expected:
+        try:
+            expected = load_inventory(gzip.decompress(args.expected.read_bytes()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise DRError(
+                f"{args.expected}: not a baseline from 'objectstore baseline' ({exc})"
+            ) from None
+    else:
+        raise DRError("objectstore verify needs --expected FILE or --archive KEY")
+    platform = None
+    if profile.objectstore.spark is not None:
+        work = profile.objectstore.spark.work_uri
+        if not work.startswith("file://"):  # the only place the verification writes
+            safety.authorize(
+                work.replace("s3a://", "s3://", 1), "write the verification's work files"
+            )
+        kube, services = profile.kubernetes, profile.services
+        platform = KubernetesPlatform.connect(
+            services.namespace,
+            kube.workloads(services),
+            safety.authorize,
+            kubeconfig=kube.kubeconfig,
+            context=kube.context,
+        )
+    run_id = f"verify-{uuid.uuid4().hex[:8]}"
+    result = verify_lake(profile, endpoint, bucket, args.prefix, expected, run_id, platform)
+    redact = Redactor(profile.secrets())
+    print(redact(result.description))  # how it was listed and what decided each object
+    return _print_checks([result], redact)
+
+
 def _live_target(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from drtests.environments.live import live_environment
     from drtests.safety import SafetyRails
@@ -616,6 +670,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="typed confirmation for production targets: the profile's name",
     )
     ms.set_defaults(run=_metastore)
+
+    ob = sub.add_parser(
+        "objectstore",
+        help="verify-data-integrity of a live S3 location against a baseline or an archive "
+        "manifest, by S3 Inventory and on Spark when the profile configures them",
+    )
+    ob.add_argument(
+        "action",
+        choices=("baseline", "verify"),
+        help="baseline: record the location's state; verify: compare it with one",
+    )
+    ob.add_argument("--profile", type=Path, required=True, help="profile TOML file")
+    ob.add_argument("--bucket", help="the bucket (default: the profile's first data bucket)")
+    ob.add_argument("--prefix", default="", help="the location within the bucket")
+    ob.add_argument("--out", type=Path, help="with baseline: where to write it (gzip'd JSON lines)")
+    ob.add_argument("--expected", type=Path, help="with verify: a baseline file")
+    ob.add_argument(
+        "--archive", help="with verify: an archive key in the backups bucket (Option B)"
+    )
+    ob.add_argument(
+        "--allow-destructive",
+        "--dr-allow-destructive",
+        action="store_true",
+        help="the Spark path writes its work files to [objectstore.spark] work_uri",
+    )
+    ob.add_argument(
+        "--confirm-production",
+        "--dr-confirm-production",
+        default=None,
+        help="the profile's name, when it says production = true",
+    )
+    ob.set_defaults(run=_objectstore)
 
     dc = sub.add_parser("doctor", help="preflight of a live platform: go / no-go")
     dc.add_argument("--profile", type=Path, required=True, help="profile TOML file")

@@ -86,11 +86,49 @@ class MetastoreSettings(_Strict):
     backup_prefix: str = "hive-metastore/"
 
 
+class InventorySettings(_Strict):
+    """Where S3 Inventory delivers the data bucket's reports (its destination)."""
+
+    bucket: str
+    prefix: str = ""
+    config_id: str
+    #: the oldest report that still vouches for the data (default: the RPO of
+    #: [objectives.s3_archive_restore], what the lake is verified against)
+    max_age_seconds: float | None = Field(default=None, gt=0)
+
+
+class SparkVerificationSettings(_Strict):
+    """verify-data-integrity as a SparkApplication on the Kubernetes platform (the Spark
+    operator's CRD), for buckets one process cannot read in a night."""
+
+    #: an image with Spark, Python and drtests installed (and hadoop-aws for s3a://)
+    image: str
+    #: drtests/objectstore/spark_job.py as the image holds it
+    main_application_file: str = "local:///opt/drtests/spark_job.py"
+    spark_version: str = "4.0.0"
+    service_account: str = "spark"
+    executors: int = Field(default=4, ge=1)
+    executor_cores: int = Field(default=2, ge=1)
+    executor_memory: str = "4g"
+    driver_memory: str = "2g"
+    partitions: int = Field(default=64, ge=1)
+    #: a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for driver and executors
+    credentials_secret: str | None = None
+    #: where the job reads the expected manifest from and writes its findings (Parquet):
+    #: s3a://bucket/prefix/ (in the allow-list), or file:// on a volume both sides mount
+    work_uri: str
+    timeout_seconds: float = Field(default=3600, gt=0)
+
+
 class ObjectStoreSettings(_Strict):
     """Where the S3 scenarios act: a table location in the first data bucket by default."""
 
     scenario_prefix: str = "warehouse/production_critical.db/fact_table/"
     archive_prefix: str = "minio-data/"
+    #: S3 Inventory as the listing source of verify-data-integrity (none: ListObjectsV2)
+    inventory: InventorySettings | None = None
+    #: verify-data-integrity on Spark (none: in this process)
+    spark: SparkVerificationSettings | None = None
 
 
 class Services(_Strict):

@@ -5,6 +5,7 @@ finds, damaged objects included."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -234,3 +235,134 @@ def test_the_spark_executors_cannot_write(lake: tuple[S3Endpoint, str]) -> None:
     assert client.head_object(Bucket=name, Key=f"{PREFIX}legacy.csv")["ContentLength"] > 0
     with pytest.raises(ReadOnlyViolation, match="PutObject refused"):
         client.put_object(Bucket=name, Key=f"{PREFIX}x", Body=b"x")
+
+
+@pytest.mark.xdist_group("spark")
+def test_the_verification_runs_as_a_spark_application_on_the_cluster(
+    lake: tuple[S3Endpoint, str], kube_emulator: Any, tmp_path: Path
+) -> None:
+    """The operator is played beside the API emulator: it runs what the SparkApplication
+    names (spark_job.py with its --job argument) in local mode, with the credentials the
+    Secret would give, and completes or fails it by the exit code."""
+    import subprocess
+
+    from kubernetes import client as k8s
+
+    from drtests.config import SparkVerificationSettings
+    from drtests.objectstore.spark_app import verify_on_cluster
+    from drtests.platform.kubernetes import KubernetesPlatform
+    from fixtures.kube_controllers import ClusterControllers
+
+    endpoint, name = lake
+    submitted: list[dict[str, Any]] = []
+
+    def operator(app: dict[str, Any]) -> bool:
+        submitted.append(app)
+        spec = app["spec"]
+        main = spec["mainApplicationFile"].removeprefix("local://")
+        env = {
+            **os.environ,
+            "DRTESTS_SPARK_MASTER": "local[2]",
+            "PYSPARK_PYTHON": sys.executable,
+            "AWS_ACCESS_KEY_ID": endpoint.access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": endpoint.secret_access_key or "",
+        }
+        done = subprocess.run(
+            [sys.executable, main, *spec["arguments"]], env=env, capture_output=True, timeout=300
+        )
+        return done.returncode == 0
+
+    configuration = k8s.Configuration()
+    configuration.host = kube_emulator.url
+    api = k8s.ApiClient(configuration)
+    controllers = ClusterControllers(api, "spark-operations", spark_runner=operator)
+    platform = KubernetesPlatform(api, "spark-operations", {}, lambda *_: None, context="test")
+    job_file = Path(__file__).resolve().parents[1] / "drtests/objectstore/spark_job.py"
+    settings = SparkVerificationSettings(
+        image="registry.example/drtests-spark:0.1",
+        main_application_file=f"local://{job_file}",
+        credentials_secret="lake-reader",
+        work_uri=f"file://{tmp_path}/work",
+        partitions=4,
+        timeout_seconds=240,
+    )
+    try:
+        client = endpoint.client()
+        expected = take_inventory(client, name, PREFIX)
+        _damage(endpoint, name)
+        single = compare(expected, take_inventory(client, name, PREFIX, known=expected))
+        found = verify_on_cluster(platform, settings, endpoint, name, PREFIX, expected, "r1")
+        assert found == single
+        (app,) = submitted
+        assert app["spec"]["image"] == settings.image
+        assert app["spec"]["driver"]["envFrom"] == [{"secretRef": {"name": "lake-reader"}}]
+        assert endpoint.secret_access_key not in json.dumps(app)  # by reference only
+        # a job that fails is a failed check, with the driver's last words
+        broken = settings.model_copy(update={"main_application_file": "local:///nonexistent.py"})
+        with pytest.raises(DRError, match="ended FAILED"):
+            verify_on_cluster(platform, broken, endpoint, name, PREFIX, expected, "r2")
+    finally:
+        controllers.close()
+    assert not controllers.errors, controllers.errors
+
+
+def test_the_command_line_verifies_a_location_by_its_inventory(
+    lake: tuple[S3Endpoint, str], tmp_path: Path
+) -> None:
+    """`drtests objectstore baseline|verify` on a live profile: listed by the inventory the
+    profile names, failing on damage and on a report older than its maximum age."""
+    import subprocess
+
+    endpoint, name = lake
+    client = endpoint.client()
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    profile = tmp_path / "lake.toml"
+
+    def write_profile(max_age: str) -> None:
+        profile.write_text(
+            f'name = "lake"\nenvironment = "live"\nstate_dir = "{tmp_path / "state"}"\n'
+            # a live profile names its metastore; the S3 verification never connects to it
+            '[postgres.metastore]\ndsn = "postgresql://hive@127.0.0.1:9/metastore"\n'
+            f'[s3.primary]\nendpoint_url = "{endpoint.endpoint_url}"\n'
+            f'access_key_id = "{endpoint.access_key_id}"\n'
+            f'secret_access_key = "{endpoint.secret_access_key}"\n'
+            f'[buckets]\ndata = ["{name}"]\n'
+            f'[objectstore.inventory]\nbucket = "{reports}"\nprefix = "inv"\n'
+            f'config_id = "daily"\n{max_age}'
+        )
+
+    def drtests(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "drtests.cli", "objectstore", *args, "--profile", str(profile)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    write_profile("")
+    baseline = tmp_path / "lake.jsonl.gz"
+    recorded = drtests("baseline", "--prefix", PREFIX, "--out", str(baseline))
+    assert recorded.returncode == 0, recorded.stderr
+    assert "14 objects" in recorded.stdout
+    publish_inventory(client, name, reports, "inv", "daily")
+    clean = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "listed by the inventory of" in clean.stdout and "by stored checksum" in clean.stdout
+    _damage(endpoint, name)
+    publish_inventory(client, name, reports, "inv", "daily")  # a later report
+    broken = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
+    assert broken.returncode == 1
+    for kind in ("missing", "extra", "size-mismatch", "checksum-mismatch"):
+        assert kind in broken.stdout, broken.stdout
+    write_profile("max_age_seconds = 1\n")
+    import time
+
+    time.sleep(1.5)
+    stale = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
+    assert stale.returncode == 1 and "it cannot vouch for the data" in stale.stdout
+    baseline.write_bytes(b"not gzip")
+    garbled = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
+    assert garbled.returncode == 2 and "not a baseline" in garbled.stderr
+    assert "Traceback" not in garbled.stderr + stale.stderr + broken.stderr
+    assert endpoint.secret_access_key not in clean.stdout + broken.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -189,6 +190,16 @@ def bounded_map(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def dump_inventory(inventory: Inventory) -> bytes:
+    """An inventory as JSON lines: what a job elsewhere reads the expected state from."""
+    return "".join(json.dumps(s.to_json()) + "\n" for s in inventory.values()).encode()
+
+
+def load_inventory(data: bytes) -> Inventory:
+    states = (ObjectState.from_json(json.loads(line)) for line in data.splitlines() if line)
+    return {s.key: s for s in states}
 
 
 def evidence_counts(inventory: Inventory) -> dict[str, int]:

@@ -6,16 +6,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from drtests.errors import DRError
 from drtests.objectstore.archive import restore_archive, verify_archive
 from drtests.objectstore.core import S3_ERRORS
 from drtests.objectstore.integrity import Inventory, compare, evidence_counts, take_inventory
 from drtests.objectstore.replication import CopyReport, Location, sync
+from drtests.objectstore.s3inventory import latest_manifest, read_inventory
+from drtests.objectstore.spark_app import verify_on_cluster
 from drtests.objectstore.versions import VersionRestoreReport, restore_as_of
 from drtests.procedures.journal import RUNBOOK_RESTORE, Journal
 from drtests.results import CheckResult, Finding
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from drtests.config import Profile
+    from drtests.objectstore import S3Endpoint
+    from drtests.platform.kubernetes import KubernetesPlatform
 
 RUNBOOK_S3 = f"{RUNBOOK_RESTORE} · §2 MinIO/S3 Data Restore"
 DATA_INTEGRITY = "data_integrity"
@@ -44,6 +51,69 @@ def data_integrity(
             + (f"; decided by {actual[p.key].evidence}" if p.key in actual else ""),
         )
         for p in compare(expected, actual)
+    ]
+    return result
+
+
+def verify_lake(
+    profile: Profile,
+    endpoint: S3Endpoint,
+    bucket: str,
+    prefix: str,
+    expected: Inventory,
+    run_id: str,
+    platform: KubernetesPlatform | None = None,
+    name: str = DATA_INTEGRITY,
+) -> CheckResult:
+    """verify-data-integrity as the profile says to run it at scale: listed by S3
+    Inventory when ``[objectstore.inventory]`` names one (a report older than its maximum
+    age fails the check: it cannot vouch for the data), run on Spark when
+    ``[objectstore.spark]`` is set and the platform is Kubernetes, else in this process."""
+    settings = profile.objectstore
+    where = f"s3://{bucket}/{prefix}"
+    result = CheckResult(name, f"{where} matches the expected manifest")
+    client = endpoint.client()
+    report = None
+    try:
+        if settings.inventory is not None:
+            inv = settings.inventory
+            report = latest_manifest(client, inv.bucket, inv.prefix, bucket, inv.config_id)
+            limit = inv.max_age_seconds or profile.objective("s3_archive_restore").rpo_seconds
+            result.description += f"; listed by the inventory of {report.created:%Y-%m-%d %H:%M}Z"
+            if report.age_s > limit:
+                result.findings.append(
+                    Finding(
+                        name,
+                        "error",
+                        f"s3://{inv.bucket}/{report.key}",
+                        f"inventory {report.age_s / 3600:.1f} h old, older than "
+                        f"{limit / 3600:.1f} h: it cannot vouch for the data",
+                    )
+                )
+                return result
+        if settings.spark is not None and platform is not None:
+            result.description += "; on Spark"
+            problems = verify_on_cluster(
+                platform, settings.spark, endpoint, bucket, prefix, expected, run_id, report
+            )
+        else:
+            keys = (
+                (row.key for row in read_inventory(client, report, prefix))
+                if report is not None
+                else None
+            )
+            actual = take_inventory(client, bucket, prefix, known=expected, keys=keys)
+            decided = ", ".join(
+                f"{n} by {kind}" for kind, n in sorted(evidence_counts(actual).items())
+            )
+            result.description += f" ({decided})" if decided else ""
+            problems = compare(expected, actual)
+    except (*S3_ERRORS, DRError) as exc:
+        result.error = f"cannot run: {exc}"
+        return result
+    result.findings += [
+        Finding(name, "error", f"s3://{bucket}/{prefix}{p.key}", f"{p.kind} {p.detail}".strip())
+        for p in problems
     ]
     return result
 
