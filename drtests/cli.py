@@ -254,6 +254,7 @@ def _objectstore(args: argparse.Namespace, _extra: list[str]) -> int:
     import uuid
 
     from drtests.objectstore.archive import read_manifest
+    from drtests.objectstore.core import S3_ERRORS
     from drtests.objectstore.integrity import dump_inventory, load_inventory, take_inventory
     from drtests.platform.kubernetes import KubernetesPlatform
     from drtests.procedures.objectstore import verify_lake
@@ -261,22 +262,34 @@ def _objectstore(args: argparse.Namespace, _extra: list[str]) -> int:
     profile, env, safety = _live_target(args)
     bucket = args.bucket or profile.buckets.data[0]
     endpoint = env.s3_primary
+    location = f"s3://{bucket}/{args.prefix}"
     if args.action == "baseline":
         if args.out is None:
             raise DRError("objectstore baseline needs --out FILE")
-        inventory = take_inventory(endpoint.client(), bucket, args.prefix)
-        args.out.write_bytes(gzip.compress(dump_inventory(inventory)))
-        print(f"baseline of s3://{bucket}/{args.prefix}: {len(inventory)} objects → {args.out}")
+        try:
+            inventory = take_inventory(endpoint.client(), bucket, args.prefix)
+        except S3_ERRORS as exc:
+            raise DRError(f"{location}: {exc}") from None
+        if not inventory:
+            raise DRError(f"{location}: no object there (is --prefix right?); nothing recorded")
+        args.out.write_bytes(gzip.compress(dump_inventory(inventory, location)))
+        print(f"baseline of {location}: {len(inventory)} objects → {args.out}")
         return 0
     if args.archive:
         _archive, expected = read_manifest(endpoint.client(), profile.buckets.backups, args.archive)
     elif args.expected:
         try:
-            expected = load_inventory(gzip.decompress(args.expected.read_bytes()))
-        except (OSError, ValueError, KeyError) as exc:
+            recorded, expected = load_inventory(gzip.decompress(args.expected.read_bytes()))
+        except (OSError, EOFError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DRError(
-                f"{args.expected}: not a baseline from 'objectstore baseline' ({exc})"
+                f"{args.expected}: not a baseline from 'objectstore baseline' ({reason})"
             ) from None
+        if recorded and recorded != location:
+            raise DRError(
+                f"{args.expected} is a baseline of {recorded}, not of {location} "
+                "(--bucket, --prefix)"
+            )
     else:
         raise DRError("objectstore verify needs --expected FILE or --archive KEY")
     platform = None

@@ -24,7 +24,7 @@ from drtests.evidence.assemble import write_reports
 from drtests.evidence.manifest import recorded_evidence_head, recorded_head
 from drtests.evidence.model import ObjectiveResult
 from drtests.evidence.reports import rerender, verify_folder
-from drtests.evidence.signing import PASSPHRASE_ENV, sign_run, verify_signatures
+from drtests.evidence.signing import PASSPHRASE_ENV, load_trust, sign_run, verify_signatures
 from drtests.redaction import Redactor
 from tests.test_evidence import _run, _scenario
 
@@ -39,6 +39,8 @@ def _identity(
     curve: bool = False,
     issuer: tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate] | None = None,
     passphrase: bytes | None = None,
+    expired: bool = False,
+    usage: str = "sign",
 ) -> tuple[Path, Path, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A key and its certificate, self-signed or issued by ``issuer``, as PEM files."""
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
@@ -54,12 +56,20 @@ def _identity(
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=30))
+        .not_valid_before(NOW - dt.timedelta(days=60 if expired else 1))
+        .not_valid_after(NOW + dt.timedelta(days=-30 if expired else 30))
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), True)
         .add_extension(
             x509.KeyUsage(
-                True, True, False, False, False, issuer is None, issuer is None, False, False
+                usage == "sign",  # digitalSignature
+                usage == "sign",  # nonRepudiation (contentCommitment)
+                usage == "encipher",  # keyEncipherment
+                False,
+                False,
+                issuer is None,  # a self-signed one is its own CA
+                issuer is None,
+                False,
+                False,
             ),
             True,
         )
@@ -192,8 +202,12 @@ def test_a_certificate_from_a_ca_is_trusted_through_the_ca(
     key, cert, _, _ = _identity(tmp_path, "operator", issuer=(ca_key, ca))
     sign_run(run_folder, key, cert)
     assert verify_folder([run_folder], trust=ca_cert) == 0
+    bundle = tmp_path / "bundle.pem"  # a CA bundle: the issuing CA need not be first
+    _, other_ca, _, _ = _identity(tmp_path, "other-ca")
+    bundle.write_bytes(other_ca.read_bytes() + ca_cert.read_bytes())
+    assert verify_folder([run_folder], trust=bundle) == 0
     _, stranger, _, _ = _identity(tmp_path, "stranger")
-    problems, _ = verify_signatures(run_folder, stranger)
+    problems, _ = verify_signatures(run_folder, load_trust(stranger))
     assert {p.kind for p in problems} == {"signature-untrusted"}
 
 
@@ -207,6 +221,8 @@ def test_a_certificate_from_a_ca_is_trusted_through_the_ca(
         "signed-pdf-bytes",
         "report-pdf",
         "other-signer",
+        "swapped-signer-pem",
+        "extra-file",
     ],
 )
 def test_every_lie_in_the_signatures_is_named(
@@ -246,7 +262,12 @@ def test_every_lie_in_the_signatures_is_named(
         other_key, other_cert, _, _ = _identity(tmp_path, "intruder")
         shutil.move(sig, tmp_path / "genuine")
         sign_run(run_folder, other_key, other_cert)
-    problems, notes = verify_signatures(run_folder, cert)
+    elif tamper == "swapped-signer-pem":
+        _, intruder, _, _ = _identity(tmp_path, "intruder")
+        shutil.copy(intruder, sig / "signer.pem")
+    elif tamper == "extra-file":
+        (sig / "note.txt").write_text("approved")
+    problems, notes = verify_signatures(run_folder, load_trust(cert))
     assert problems and not notes, tamper
     assert verify_folder([run_folder], trust=cert) == 1
 
@@ -267,6 +288,23 @@ def test_signing_refuses_bad_keys_and_tampered_evidence(
         sign_run(run_folder, key, other_cert)
     with pytest.raises(DRError, match="no such file"):
         sign_run(run_folder, tmp_path / "missing.key", cert)
+    with pytest.raises(DRError, match="a directory, not a key file"):
+        sign_run(run_folder, tmp_path, cert)
+    plain_key, plain_cert, _, _ = _identity(tmp_path, "plain")
+    with pytest.raises(DRError, match=f"is not encrypted: unset \\${PASSPHRASE_ENV}"):
+        sign_run(run_folder, plain_key, plain_cert)
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    _, _, ca_key, ca = _identity(tmp_path, "ca")
+    for name, kwargs in (
+        ("expired", {"expired": True}),
+        ("encipher-only", {"usage": "encipher"}),
+    ):
+        bad_key, bad_cert, _, _ = _identity(tmp_path, name, issuer=(ca_key, ca), **kwargs)
+        with pytest.raises(DRError, match=r"cannot sign evidence: (expired|its key usage)"):
+            sign_run(run_folder, bad_key, bad_cert)
+    with pytest.raises(DRError, match="not a run folder"):
+        sign_run(tmp_path / "nope", plain_key, plain_cert)
+    monkeypatch.setenv(PASSPHRASE_ENV, "s3cret-Passphrase")
     (run_folder / "summary.md").write_text("all green")
     with pytest.raises(DRError, match="not signing evidence that fails verification: modified"):
         sign_run(run_folder, key, cert)
@@ -280,6 +318,13 @@ def test_a_signed_folder_is_not_re_rendered_under_its_signatures(
     sign_run(run_folder, key, cert)
     with pytest.raises(DRError, match="is signed; re-rendering would invalidate signature/"):
         rerender(run_folder)
+    with pytest.raises(DRError, match="already signed"):
+        sign_run(run_folder, key, cert)
+    assert sorted(p.name for p in run_folder.parent.iterdir()) == [
+        "auditor.key",
+        "auditor.pem",
+        "run",
+    ]
 
 
 def test_sign_and_verify_from_the_command_line(run_folder: Path, tmp_path: Path) -> None:
@@ -307,3 +352,25 @@ def test_sign_and_verify_from_the_command_line(run_folder: Path, tmp_path: Path)
     usage = drtests("sign", str(run_folder))
     assert usage.returncode != 0 and "--key KEY.pem --cert CERT.pem" in usage.stderr
     assert "Traceback" not in usage.stderr + broken.stderr
+
+
+def test_re_rendering_without_a_manifest_is_refused(run_folder: Path) -> None:
+    """Deleting the manifest must not be a way to have an edited run.json adopted."""
+    (run_folder / "manifest.sha256.json").unlink()
+    document = json.loads((run_folder / "run.json").read_text())
+    document["operator"] = "Forged Operator"
+    (run_folder / "run.json").write_text(json.dumps(document))
+    with pytest.raises(DRError, match=r"no manifest\.sha256\.json"):
+        rerender(run_folder)
+
+
+def test_verify_names_bad_arguments_in_one_line(run_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(DRError, match="not a run folder"):
+        verify_folder([run_folder / "run.json"])
+    with pytest.raises(DRError, match="not a SHA-256"):
+        verify_folder([run_folder], expected_head="xyz")
+    with pytest.raises(DRError, match="a directory, not a PEM file"):
+        verify_folder([run_folder], trust=tmp_path)
+    head = recorded_head(run_folder)
+    assert head is not None
+    assert verify_folder([run_folder], expected_head=head.upper()) == 0

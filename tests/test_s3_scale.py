@@ -5,11 +5,13 @@ finds, damaged objects included."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,42 @@ def test_the_newest_inventory_is_read_and_a_damaged_one_refused(
         list(read_inventory(client, newest))
     with pytest.raises(DRError, match="no inventory delivered"):
         latest_manifest(client, reports, "", name, "weekly")
+    # the right MD5 for the wrong content: written wrong, not damaged on the way
+    bad = b"PAR1 not parquet"
+    wrong = replace(newest, files=({"key": data_key, "MD5checksum": hashlib.md5(bad).hexdigest()},))  # noqa: S324
+    client.put_object(Bucket=reports, Key=data_key, Body=bad)
+    with pytest.raises(CorruptBackup, match="not a valid PARQUET inventory data file"):
+        list(read_inventory(client, wrong))
+    unsummed = replace(newest, files=({"key": data_key},))
+    with pytest.raises(CorruptBackup, match="gives no MD5"):
+        list(read_inventory(client, unsummed))
+    with pytest.raises(CorruptBackup, match=f"an inventory of {name}, not of other"):
+        publish_inventory(client, name, reports, "", "monthly")
+        client.copy_object(
+            Bucket=reports,
+            Key="other/monthly/2030-01-01T00-00Z/manifest.json",
+            CopySource={
+                "Bucket": reports,
+                "Key": latest_manifest(client, reports, "", name, "monthly").key,
+            },
+        )
+        latest_manifest(client, reports, "", "other", "monthly")
+
+
+def test_a_key_gone_since_the_inventory_is_missing_not_an_error(
+    lake: tuple[S3Endpoint, str],
+) -> None:
+    endpoint, name = lake
+    client = endpoint.client()
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    expected = take_inventory(client, name, PREFIX)
+    publish_inventory(client, name, reports, "", "daily")
+    client.delete_object(Bucket=name, Key=f"{PREFIX}legacy.csv")  # after S3 made the report
+    manifest = latest_manifest(client, reports, "", name, "daily")
+    keys = (row.key for row in read_inventory(client, manifest, PREFIX))
+    actual = take_inventory(client, name, PREFIX, known=expected, keys=keys)
+    assert [str(p) for p in compare(expected, actual)] == ["missing: legacy.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +239,7 @@ def test_spark_finds_exactly_what_the_single_process_check_finds(
     )
     out = verify_on_spark(spark, access, name, PREFIX, expected, str(tmp_path / "findings"))
     assert read_findings(out) == single
+    assert [p.evidence for p in read_findings(out)] == [p.evidence for p in single]
     # from the inventory's data files, read by the executors
     reports = f"{name}-inventory"
     ensure_bucket(client, reports)
@@ -349,6 +388,8 @@ def test_the_command_line_verifies_a_location_by_its_inventory(
     clean = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "listed by the inventory of" in clean.stdout and "by stored checksum" in clean.stdout
+    elsewhere = drtests("verify", "--prefix", PREFIX.rstrip("/"), "--expected", str(baseline))
+    assert elsewhere.returncode == 2 and "is a baseline of" in elsewhere.stderr
     _damage(endpoint, name)
     publish_inventory(client, name, reports, "inv", "daily")  # a later report
     broken = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
@@ -361,6 +402,13 @@ def test_the_command_line_verifies_a_location_by_its_inventory(
     time.sleep(1.5)
     stale = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
     assert stale.returncode == 1 and "it cannot vouch for the data" in stale.stdout
+    assert "; decided by " in broken.stdout  # each difference says what decided it
+    truncated = baseline.read_bytes()[:40]
+    baseline.write_bytes(truncated)
+    cut = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
+    assert cut.returncode == 2 and "not a baseline" in cut.stderr, cut.stderr
+    empty = drtests("baseline", "--prefix", "warehuose/", "--out", str(tmp_path / "x.gz"))
+    assert empty.returncode == 2 and "no object there" in empty.stderr
     baseline.write_bytes(b"not gzip")
     garbled = drtests("verify", "--prefix", PREFIX, "--expected", str(baseline))
     assert garbled.returncode == 2 and "not a baseline" in garbled.stderr

@@ -15,11 +15,16 @@ from drtests.evidence.manifest import (
     MANIFEST,
     SIGNATURES,
     Problem,
+    recorded_evidence_head,
     recorded_head,
     verify_manifest,
 )
 from drtests.evidence.model import RunRecord
-from drtests.evidence.signing import check_pdf_names_its_evidence, verify_signatures
+from drtests.evidence.signing import (
+    check_pdf_names_its_evidence,
+    load_trust,
+    verify_signatures,
+)
 from drtests.ledger import utcnow
 from drtests.redaction import Redactor
 
@@ -28,12 +33,19 @@ def verify_folder(
     folders: list[Path], expected_head: str | None = None, trust: Path | None = None
 ) -> int:
     """Name every modified, added or removed file, a PDF naming other evidence, and any
-    signature that does not verify; print each folder's head; exit 1 if any folder fails."""
+    signature that does not verify; print each folder's heads; exit 1 if any folder fails."""
+    if expected_head is not None:
+        expected_head = expected_head.strip().lower()
+        if len(expected_head) != 64 or any(c not in "0123456789abcdef" for c in expected_head):
+            raise DRError(f"--head {expected_head!r}: not a SHA-256 (64 hexadecimal digits)")
+    anchors = load_trust(trust) if trust is not None else None
     status = 0
     for folder in folders:
+        if not folder.is_dir():
+            raise DRError(f"{folder}: not a run folder (no such directory)")
         problems = verify_manifest(folder, expected_head)
         problems += check_pdf_names_its_evidence(folder)
-        signature_problems, notes = verify_signatures(folder, trust)
+        signature_problems, notes = verify_signatures(folder, anchors)
         problems += signature_problems
         if problems:
             status = 1
@@ -41,9 +53,11 @@ def verify_folder(
                 print(f"{folder}: {problem}")
         else:
             print(f"{folder}: intact ({MANIFEST} verified)")
+            for note in notes:
+                print(f"{folder}: {note}")
         print(f"{folder}: manifest head {recorded_head(folder) or '(none)'}")
-        for note in notes:
-            print(f"{folder}: {note}")
+        if evidence := recorded_evidence_head(folder):
+            print(f"{folder}: evidence head {evidence} (in report.pdf's footer: every file but it)")
     return status
 
 
@@ -71,12 +85,16 @@ def rerender(folder: Path) -> str:
     if not document.exists():
         raise DRError(f"{folder}: no run.json")
     refuse_if_signed(folder, "re-rendering")
-    if (folder / MANIFEST).exists():
-        # only derived files may differ: the sources and the chain must be intact, and nothing
-        # foreign may be adopted into the new manifest
-        tampered = [p for p in verify_manifest(folder) if not _derived_change(p)]
-        if tampered:
-            raise DRError(f"{folder}: refusing to re-render: {tampered[0]}")
+    if not (folder / MANIFEST).exists():
+        raise DRError(
+            f"{folder}: no {MANIFEST}: run.json cannot be checked against it, and re-rendering "
+            "would adopt whatever it now says"
+        )
+    # only derived files may differ: the sources and the chain must be intact, and nothing
+    # foreign may be adopted into the new manifest
+    tampered = [p for p in verify_manifest(folder) if not _derived_change(p)]
+    if tampered:
+        raise DRError(f"{folder}: refusing to re-render: {tampered[0]}")
     run = RunRecord.model_validate_json(document.read_text(encoding="utf-8"))
     shutil.rmtree(folder / "allure-results", ignore_errors=True)
     return write_reports(folder, run, Redactor())
@@ -94,7 +112,7 @@ def follow_up(folder: Path, finding_id: str, status: str, by: str, note: str) ->
     if not document.exists():
         raise DRError(f"{folder}: no run.json")
     refuse_if_signed(folder, "recording a follow-up")
-    problems = verify_manifest(folder) if (folder / MANIFEST).exists() else []
+    problems = verify_manifest(folder)  # a missing manifest is a problem too
     if problems:
         raise DRError(
             f"{folder}: refusing to update evidence that fails verification: {problems[0]}"

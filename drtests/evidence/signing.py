@@ -13,8 +13,12 @@ the manifest leaves out (a signature cannot be part of what it signs).
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -55,10 +59,16 @@ def _load_key(key_file: Path, passphrase: bytes | None) -> SigningKey:
         key = serialization.load_pem_private_key(key_file.read_bytes(), passphrase)
     except FileNotFoundError:
         raise DRError(f"signing key {key_file}: no such file") from None
-    except TypeError:
+    except IsADirectoryError:
+        raise DRError(f"signing key {key_file}: a directory, not a key file") from None
+    except TypeError as exc:
+        if passphrase is not None:  # "Password was given but private key is not encrypted"
+            raise DRError(
+                f"signing key {key_file} is not encrypted: unset ${PASSPHRASE_ENV}"
+            ) from None
         raise DRError(
             f"signing key {key_file} is encrypted: put its passphrase in ${PASSPHRASE_ENV}"
-        ) from None
+        ) from exc
     except ValueError as exc:
         raise DRError(
             f"signing key {key_file}: not a PEM private key, or a wrong passphrase "
@@ -75,6 +85,8 @@ def _load_cert(cert_file: Path) -> x509.Certificate:
         return x509.load_pem_x509_certificate(cert_file.read_bytes())
     except FileNotFoundError:
         raise DRError(f"certificate {cert_file}: no such file") from None
+    except IsADirectoryError:
+        raise DRError(f"certificate {cert_file}: a directory, not a PEM file") from None
     except ValueError:
         raise DRError(f"certificate {cert_file}: not a PEM X.509 certificate") from None
 
@@ -109,6 +121,8 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
+    if not folder.is_dir():
+        raise DRError(f"{folder}: not a run folder (no such directory)")
     problems = verify_manifest(folder) + check_pdf_names_its_evidence(folder)
     if problems:
         raise DRError(f"{folder}: not signing evidence that fails verification: {problems[0]}")
@@ -120,8 +134,14 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
     spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
         raise DRError(f"certificate {cert_file} is not the certificate of key {key_file}")
+    if reason := _unusable(cert):  # verification would reject it: refuse now, not later
+        raise DRError(f"certificate {cert_file} cannot sign evidence: {reason}")
     out = folder / SIGNATURES
-    out.mkdir(exist_ok=True)
+    if out.exists():
+        raise DRError(
+            f"{folder}: already signed ({SIGNATURES}/ exists): move it out of the folder to "
+            "sign again"
+        )
     signer = signers.SimpleSigner.load(  # type: ignore[no-untyped-call]
         str(key_file), str(cert_file), key_passphrase=_passphrase()
     )
@@ -132,12 +152,23 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=f"DR evidence, manifest head {head}",
     )
-    with (folder / CHAINED_LAST).open("rb") as source, (out / SIGNED_PDF).open("wb") as target:
-        signers.sign_pdf(IncrementalPdfFileWriter(source), meta, signer=signer, output=target)
-    text = f"{head}\n".encode()
-    (out / HEAD_TEXT).write_bytes(text)
-    (out / HEAD_SIGNATURE).write_bytes(_sign_bytes(key, text))
-    (out / SIGNER_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # written aside and moved in whole: an interrupted signing leaves no half signature
+    partial = Path(tempfile.mkdtemp(prefix=".signature-", dir=folder.parent))
+    try:
+        with (
+            (folder / CHAINED_LAST).open("rb") as source,
+            (partial / SIGNED_PDF).open("wb") as target,
+        ):
+            signers.sign_pdf(IncrementalPdfFileWriter(source), meta, signer=signer, output=target)
+        text = f"{head}\n".encode()
+        (partial / HEAD_TEXT).write_bytes(text)
+        (partial / HEAD_SIGNATURE).write_bytes(_sign_bytes(key, text))
+        (partial / SIGNER_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        partial.chmod(0o755)
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return Signed(out, head, cert.subject.rfc4514_string())
 
 
@@ -162,7 +193,25 @@ def check_pdf_names_its_evidence(folder: Path) -> list[Problem]:
     return []
 
 
-def verify_signatures(folder: Path, trust: Path | None) -> tuple[list[Problem], list[str]]:
+SIGNATURE_FILES = (SIGNED_PDF, HEAD_TEXT, HEAD_SIGNATURE, SIGNER_CERT)
+
+
+def load_trust(path: Path) -> list[x509.Certificate]:
+    """Every certificate of a PEM file (a CA bundle may hold several)."""
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except FileNotFoundError:
+        raise DRError(f"--trust {path}: no such file") from None
+    except IsADirectoryError:
+        raise DRError(f"--trust {path}: a directory, not a PEM file") from None
+    except ValueError:
+        raise DRError(f"--trust {path}: no PEM X.509 certificate in it") from None
+    return certificates
+
+
+def verify_signatures(
+    folder: Path, trust: list[x509.Certificate] | None
+) -> tuple[list[Problem], list[str]]:
     """Problems with ``signature/``, and what was verified; nothing when it is absent.
 
     Without ``trust`` the signer's own certificate is taken as the anchor and the result
@@ -171,34 +220,63 @@ def verify_signatures(folder: Path, trust: Path | None) -> tuple[list[Problem], 
     sig_dir = folder / SIGNATURES
     if not sig_dir.is_dir():
         return [], []
-    problems: list[Problem] = []
-    notes: list[str] = []
+    problems = [
+        Problem("added", f"{SIGNATURES}/{p.name}")
+        for p in sorted(sig_dir.iterdir())
+        if p.name not in SIGNATURE_FILES
+    ]
     try:
         signer = _load_cert(sig_dir / SIGNER_CERT)
     except DRError as exc:
-        return [Problem("signature-invalid", f"{SIGNATURES}/{SIGNER_CERT}", str(exc))], []
-    anchor = signer
-    if trust is not None:
-        anchor = _load_cert(trust)
-        if anchor != signer:
-            try:
-                signer.verify_directly_issued_by(anchor)
-            except (ValueError, TypeError, InvalidSignature):
-                problems.append(
-                    Problem(
-                        "signature-untrusted",
-                        f"{SIGNATURES}/{SIGNER_CERT}",
-                        f"not issued by {anchor.subject.rfc4514_string()}",
-                    )
-                )
-    who = signer.subject.rfc4514_string()
+        return [
+            *problems,
+            Problem("signature-invalid", f"{SIGNATURES}/{SIGNER_CERT}", str(exc)),
+        ], []
+    anchors = trust or [signer]
+    if (
+        trust is not None
+        and signer not in trust
+        and not any(_issued_by(signer, anchor) for anchor in trust)
+    ):
+        names = "; ".join(a.subject.rfc4514_string() for a in trust)
+        problems.append(
+            Problem("signature-untrusted", f"{SIGNATURES}/{SIGNER_CERT}", f"not issued by {names}")
+        )
+    if reason := _unusable(signer):
+        problems.append(Problem("signature-untrusted", f"{SIGNATURES}/{SIGNER_CERT}", reason))
     problems += _verify_head_signature(folder, signer)
-    problems += _verify_pdf_signature(folder, signer, anchor)
+    problems += _verify_pdf_signature(folder, signer, anchors)
+    notes: list[str] = []
     if not problems:
-        notes.append(f"manifest head and PDF signed by {who}")
+        notes.append(f"manifest head and PDF signed by {signer.subject.rfc4514_string()}")
         if trust is None:
             notes.append("signer's certificate not checked against a trust anchor (--trust)")
     return problems, notes
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _unusable(cert: x509.Certificate) -> str | None:
+    """Why a certificate may not sign evidence: outside its validity, or not for
+    signatures (PAdES signers need digitalSignature or nonRepudiation)."""
+    now = datetime.now(UTC)
+    if now > cert.not_valid_after_utc:
+        return f"expired {cert.not_valid_after_utc:%Y-%m-%d}"
+    if now < cert.not_valid_before_utc:
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d}"
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if not (usage.digital_signature or usage.content_commitment):
+        return "its key usage allows neither digitalSignature nor nonRepudiation"
+    return None
 
 
 def _verify_head_signature(folder: Path, signer: x509.Certificate) -> list[Problem]:
@@ -210,7 +288,13 @@ def _verify_head_signature(folder: Path, signer: x509.Certificate) -> list[Probl
         return [Problem("signature-missing", f"{SIGNATURES}/{Path(str(exc.filename)).name}")]
     problems = []
     if not _verify_bytes(signer, signature, text):
-        problems.append(Problem("signature-invalid", f"{SIGNATURES}/{HEAD_SIGNATURE}"))
+        problems.append(
+            Problem(
+                "signature-invalid",
+                f"{SIGNATURES}/{HEAD_SIGNATURE}",
+                f"not a signature of {HEAD_TEXT} by {SIGNER_CERT}'s key",
+            )
+        )
     if text.decode(errors="replace").strip() != recorded_head(folder):
         problems.append(
             Problem(
@@ -222,12 +306,28 @@ def _verify_head_signature(folder: Path, signer: x509.Certificate) -> list[Probl
     return problems
 
 
+class _Reasons(logging.Handler):
+    """pyHanko logs why a certificate path failed (with a traceback) instead of returning
+    it: kept as the problem's reason, never printed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.messages.append(str(record.exc_info[1]).splitlines()[0])
+        elif record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage().splitlines()[0])
+
+
 def _verify_pdf_signature(
-    folder: Path, signer: x509.Certificate, anchor: x509.Certificate
+    folder: Path, signer: x509.Certificate, anchors: list[x509.Certificate]
 ) -> list[Problem]:
     from asn1crypto import x509 as asn1_x509
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.settings import KeyUsageConstraints
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
@@ -240,23 +340,48 @@ def _verify_pdf_signature(
         original = (folder / CHAINED_LAST).read_bytes()
     except FileNotFoundError:
         return [Problem("signature-mismatch", where, f"{CHAINED_LAST} is gone")]
-    root = asn1_x509.Certificate.load(anchor.public_bytes(serialization.Encoding.DER))
+    roots = [
+        asn1_x509.Certificate.load(a.public_bytes(serialization.Encoding.DER)) for a in anchors
+    ]
+    reasons = _Reasons()
+    logger = logging.getLogger("pyhanko")
+    propagate = logger.propagate
+    logger.addHandler(reasons)
+    logger.propagate = False
     try:
         with path.open("rb") as handle:
             reader = PdfFileReader(handle)
             embedded = reader.embedded_signatures
             if not embedded:
                 return [Problem("signature-missing", where, "the PDF carries no signature")]
+            embedded_signer = embedded[0].signer_cert.dump()
             status = validate_pdf_signature(
-                embedded[0], ValidationContext(trust_roots=[root], allow_fetching=False)
+                embedded[0],
+                ValidationContext(trust_roots=roots, allow_fetching=False),
+                key_usage_settings=KeyUsageConstraints(
+                    key_usage={"digital_signature", "non_repudiation"},
+                    match_all_key_usages=False,
+                ),
             )
     except Exception as exc:  # pyHanko's errors: a damaged signature or file
         return [Problem("signature-invalid", where, str(exc).splitlines()[0][:200])]
+    finally:
+        logger.removeHandler(reasons)
+        logger.propagate = propagate
     problems = []
+    if embedded_signer != signer.public_bytes(serialization.Encoding.DER):
+        problems.append(
+            Problem(
+                "signature-mismatch",
+                f"{SIGNATURES}/{SIGNER_CERT}",
+                "not the certificate the PDF was signed with",
+            )
+        )
     if not (status.intact and status.valid):
         problems.append(Problem("signature-invalid", where, "the signed bytes were changed"))
     elif not status.trusted:
-        problems.append(Problem("signature-untrusted", where, status.summary()))
+        why = reasons.messages[-1] if reasons.messages else status.summary()
+        problems.append(Problem("signature-untrusted", where, why[:200]))
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         problems.append(Problem("signature-mismatch", where, "changed after it was signed"))
     if not signed.startswith(original):

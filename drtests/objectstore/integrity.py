@@ -17,9 +17,11 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from botocore.exceptions import ClientError
 
 from drtests.results import RpoMeasurement
 
@@ -68,6 +70,8 @@ class IntegrityProblem:
     kind: ProblemKind
     key: str
     detail: str = ""
+    #: what decided the object as it is now (empty when it is missing)
+    evidence: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.key}" + (f" ({self.detail})" if self.detail else "")
@@ -115,10 +119,16 @@ def object_state(
     key: str,
     relative: str,
     known: ObjectState | None = None,
-) -> ObjectState:
+) -> ObjectState | None:
     """One object's state from HeadObject; its bytes are read only when S3 holds no
-    checksum that decides it (none, or a composite one differing from ``known``'s)."""
-    head: Any = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    checksum that decides it (none, or a composite one differing from ``known``'s). None
+    when the key is gone: an inventory lists what was there when S3 made it."""
+    try:
+        head: Any = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
     size, stored = int(head["ContentLength"]), stored_sha256(head)
     evidence: Evidence
     if sha := full_object_sha256(head):
@@ -170,11 +180,11 @@ def stream_states(
     """Each key's state as it is decided, in memory bounded by the requests in flight: the
     shape a check over an inventory of 10^8 keys needs."""
 
-    def state(key: str) -> ObjectState:
+    def state(key: str) -> ObjectState | None:
         relative = key[len(prefix) :]
         return object_state(client, bucket, key, relative, known(relative))
 
-    return bounded_map(state, keys, workers)
+    return (s for s in bounded_map(state, keys, workers) if s is not None)
 
 
 def bounded_map(
@@ -192,14 +202,34 @@ def bounded_map(
             yield pending.popleft().result()
 
 
-def dump_inventory(inventory: Inventory) -> bytes:
-    """An inventory as JSON lines: what a job elsewhere reads the expected state from."""
-    return "".join(json.dumps(s.to_json()) + "\n" for s in inventory.values()).encode()
+BASELINE_FORMAT = "drtests-s3-baseline"
 
 
-def load_inventory(data: bytes) -> Inventory:
-    states = (ObjectState.from_json(json.loads(line)) for line in data.splitlines() if line)
-    return {s.key: s for s in states}
+def dump_inventory(inventory: Inventory, location: str = "") -> bytes:
+    """An inventory as JSON lines, after a header naming the location it was taken of:
+    what a job elsewhere, or a later verification, reads the expected state from."""
+    header = json.dumps({"format": BASELINE_FORMAT, "version": 1, "location": location})
+    lines = [header, *(json.dumps(s.to_json()) for s in inventory.values())]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def load_inventory(data: bytes) -> tuple[str, Inventory]:
+    """The location and the states of :func:`dump_inventory`'s output; ValueError when it
+    is something else."""
+    lines = [line for line in data.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("empty")
+    header = json.loads(lines[0])
+    if not isinstance(header, dict) or header.get("format") != BASELINE_FORMAT:
+        raise ValueError(f"its first line is not a {BASELINE_FORMAT} header")
+    states = {}
+    for number, line in enumerate(lines[1:], 2):
+        try:
+            state = ObjectState.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"line {number}: not an object state ({exc})") from None
+        states[state.key] = state
+    return str(header.get("location", "")), states
 
 
 def evidence_counts(inventory: Inventory) -> dict[str, int]:
@@ -232,11 +262,13 @@ def problem_for(
 
 def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
     """Missing, extra, size and checksum differences, each named by key."""
-    problems = (
-        problem_for(key, expected.get(key), actual.get(key))
-        for key in sorted(set(expected) | set(actual))
-    )
-    return [p for p in problems if p is not None]
+    problems = []
+    for key in sorted(set(expected) | set(actual)):
+        got = actual.get(key)
+        problem = problem_for(key, expected.get(key), got)
+        if problem is not None:
+            problems.append(replace(problem, evidence=got.evidence if got else ""))
+    return problems
 
 
 def lost_since(before: Inventory, after: Inventory) -> list[ObjectState]:

@@ -95,7 +95,13 @@ def latest_manifest(
             body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except S3_ERRORS:
             continue  # a folder still being delivered
-        return parse_manifest(bucket, key, body)
+        manifest = parse_manifest(bucket, key, body)
+        if manifest.source_bucket != source_bucket:
+            raise CorruptBackup(
+                f"s3://{bucket}/{key}: an inventory of {manifest.source_bucket}, not of "
+                f"{source_bucket}"
+            )
+        return manifest
     raise DRError(f"s3://{bucket}/{prefix}: no inventory delivered (no */manifest.json)")
 
 
@@ -122,7 +128,11 @@ def _data_file(client: S3Client, manifest: InventoryManifest, entry: dict[str, A
     except S3_ERRORS as exc:
         raise CorruptBackup(f"s3://{manifest.bucket}/{key}: inventory data file: {exc}") from None
     expected = str(entry.get("MD5checksum", ""))
-    if expected and hashlib.md5(body, usedforsecurity=False).hexdigest() != expected:
+    if not expected:
+        raise CorruptBackup(
+            f"s3://{manifest.bucket}/{key}: the inventory manifest gives no MD5 for it"
+        )
+    if hashlib.md5(body, usedforsecurity=False).hexdigest() != expected:
         raise CorruptBackup(
             f"s3://{manifest.bucket}/{key}: inventory data file does not match the manifest's MD5"
         )
@@ -155,23 +165,38 @@ def read_inventory(
 ) -> Iterator[InventoryRow]:
     """The current objects under ``prefix`` the inventory lists, file by file (memory stays
     one data file, not the bucket)."""
+    if manifest.file_format not in ("CSV", "PARQUET"):
+        raise DRError(f"inventory format {manifest.file_format} is not read (CSV, Parquet)")
     for entry in manifest.files:
         data = _data_file(client, manifest, entry)
-        records: Iterator[dict[str, Any]]
-        if manifest.file_format == "CSV":
-            text = io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")
-            records = (dict(zip(manifest.schema, row, strict=False)) for row in csv.reader(text))
-            records = ({**r, "Key": unquote_plus(r["Key"])} for r in records)
-        elif manifest.file_format == "PARQUET":
-            import pyarrow.parquet as pq
-
-            records = iter(pq.read_table(io.BytesIO(data)).to_pylist())
-        else:
-            raise DRError(f"inventory format {manifest.file_format} is not read (CSV, Parquet)")
-        for record in records:
-            row = _rows_of(record)
-            if row is not None and row.key.startswith(prefix):
+        try:
+            rows = list(_parse_data_file(manifest, data))
+        except (OSError, EOFError, ValueError, KeyError, TypeError, csv.Error) as exc:
+            # right MD5, wrong content: written wrong rather than damaged on the way
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise CorruptBackup(
+                f"s3://{manifest.bucket}/{entry.get('key')}: not a valid {manifest.file_format} "
+                f"inventory data file ({reason})"
+            ) from None
+        for row in rows:
+            if row.key.startswith(prefix):
                 yield row
+
+
+def _parse_data_file(manifest: InventoryManifest, data: bytes) -> Iterator[InventoryRow]:
+    records: Iterator[dict[str, Any]]
+    if manifest.file_format == "CSV":
+        text = io.TextIOWrapper(gzip.GzipFile(fileobj=io.BytesIO(data)), encoding="utf-8")
+        records = (dict(zip(manifest.schema, row, strict=False)) for row in csv.reader(text) if row)
+        records = ({**r, "Key": unquote_plus(r["Key"])} for r in records)
+    else:
+        import pyarrow.parquet as pq
+
+        records = iter(pq.read_table(io.BytesIO(data)).to_pylist())
+    for record in records:
+        row = _rows_of(record)
+        if row is not None:
+            yield row
 
 
 def publish_inventory(
@@ -195,7 +220,8 @@ def publish_inventory(
     def flush() -> None:
         if not batch:
             return
-        key = f"{base}data/{len(files):05d}-{created:%Y%m%d%H%M}.{file_format.lower()}"
+        suffix = "csv.gz" if file_format.upper() == "CSV" else "parquet"
+        key = f"{base}data/{len(files):05d}-{created:%Y%m%d%H%M}.{suffix}"
         body = _encode(batch, file_format)
         client.put_object(Bucket=dest_bucket, Key=key, Body=body)
         files.append(

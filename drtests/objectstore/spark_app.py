@@ -103,7 +103,9 @@ def _findings(endpoint: S3Endpoint, uri: str) -> list[IntegrityProblem]:
     if not tables:
         raise DRError(f"{uri}: the verification job wrote no findings")
     rows = pa.concat_tables(tables).to_pylist()
-    problems = [IntegrityProblem(r["kind"], r["key"], r["detail"] or "") for r in rows]
+    problems = [
+        IntegrityProblem(r["kind"], r["key"], r["detail"] or "", r["evidence"] or "") for r in rows
+    ]
     return sorted(problems, key=lambda p: p.key)
 
 
@@ -120,7 +122,7 @@ def verify_on_cluster(
     """Submit the verification, wait for it (the profile's timeout), read its findings."""
     work = f"{settings.work_uri.rstrip('/')}/{run_id}"
     expected_uri = f"{work}/expected.jsonl.gz"
-    _put(endpoint, expected_uri, gzip.compress(dump_inventory(expected)))
+    _put(endpoint, expected_uri, gzip.compress(dump_inventory(expected, f"s3://{bucket}/{prefix}")))
     job: dict[str, Any] = {
         "name": f"drtests-verify-{run_id}",
         "bucket": bucket,

@@ -33,7 +33,7 @@ def _read(uri: str, access: S3Access) -> bytes:
 
 
 def load_expected(uri: str, access: S3Access) -> Inventory:
-    return load_inventory(gzip.decompress(_read(uri, access)))
+    return load_inventory(gzip.decompress(_read(uri, access)))[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,7 +88,8 @@ def _states(access: S3Access, bucket: str, prefix: str, known: dict[str, dict[st
                 relative,
                 ObjectState.from_json(previous) if previous else None,
             )
-            yield relative, json.dumps(state.to_json())
+            if state is not None:  # gone since the inventory: missing, as when listed
+                yield relative, json.dumps(state.to_json())
 
     return run
 
@@ -174,6 +175,7 @@ def read_findings(out: str) -> list[IntegrityProblem]:
 
     table = pq.read_table(Path(out))
     problems = [
-        IntegrityProblem(row["kind"], row["key"], row["detail"] or "") for row in table.to_pylist()
+        IntegrityProblem(row["kind"], row["key"], row["detail"] or "", row["evidence"] or "")
+        for row in table.to_pylist()
     ]
     return sorted(problems, key=lambda p: p.key)

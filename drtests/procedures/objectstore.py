@@ -33,7 +33,7 @@ def data_integrity(
 ) -> CheckResult:
     """verify-data-integrity: the location against an expected inventory (a manifest or
     another location): missing, extra, size and checksum differences, each by key."""
-    result = CheckResult(name, f"s3://{bucket}/{prefix} matches the expected inventory")
+    result = CheckResult(name, f"s3://{bucket}/{prefix} against the expected inventory")
     try:
         actual = take_inventory(client, bucket, prefix, known=expected)
     except S3_ERRORS as exc:
@@ -47,8 +47,7 @@ def data_integrity(
             name,
             "error",
             f"s3://{bucket}/{prefix}{p.key}",
-            f"{p.kind} {p.detail}".strip()
-            + (f"; decided by {actual[p.key].evidence}" if p.key in actual else ""),
+            f"{p.kind} {p.detail}".strip() + (f"; decided by {p.evidence}" if p.evidence else ""),
         )
         for p in compare(expected, actual)
     ]
@@ -71,7 +70,7 @@ def verify_lake(
     ``[objectstore.spark]`` is set and the platform is Kubernetes, else in this process."""
     settings = profile.objectstore
     where = f"s3://{bucket}/{prefix}"
-    result = CheckResult(name, f"{where} matches the expected manifest")
+    result = CheckResult(name, f"{where} against the expected manifest")
     client = endpoint.client()
     report = None
     try:
@@ -102,6 +101,8 @@ def verify_lake(
                 if report is not None
                 else None
             )
+            if report is None:
+                result.description += "; listed by ListObjectsV2"
             actual = take_inventory(client, bucket, prefix, known=expected, keys=keys)
             decided = ", ".join(
                 f"{n} by {kind}" for kind, n in sorted(evidence_counts(actual).items())
@@ -112,7 +113,12 @@ def verify_lake(
         result.error = f"cannot run: {exc}"
         return result
     result.findings += [
-        Finding(name, "error", f"s3://{bucket}/{prefix}{p.key}", f"{p.kind} {p.detail}".strip())
+        Finding(
+            name,
+            "error",
+            f"s3://{bucket}/{prefix}{p.key}",
+            f"{p.kind} {p.detail}".strip() + (f"; decided by {p.evidence}" if p.evidence else ""),
+        )
         for p in problems
     ]
     return result
