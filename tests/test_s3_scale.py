@@ -57,16 +57,20 @@ def lake(dr_environment: Environment, tmp_path: Path) -> Iterator[tuple[S3Endpoi
             ChecksumAlgorithm="SHA256",
         )
     client.put_object(Bucket=name, Key=f"{PREFIX}legacy.csv", Body=b"written before checksums")
-    big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(11 * MIB))
+    _upload_multipart(client, name, f"{PREFIX}big.bin", tmp_path / "big.bin")
+    yield endpoint, name
+
+
+def _upload_multipart(client: Any, bucket: str, key: str, scratch: Path) -> None:
+    """11 MiB of random bytes in three parts, stored with a composite SHA-256."""
+    scratch.write_bytes(os.urandom(11 * MIB))
     client.upload_file(
-        str(big),
-        name,
-        f"{PREFIX}big.bin",
+        str(scratch),
+        bucket,
+        key,
         ExtraArgs={"ChecksumAlgorithm": "SHA256"},
         Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB),
     )
-    yield endpoint, name
 
 
 def _damage(endpoint: S3Endpoint, bucket: str) -> None:
@@ -110,15 +114,7 @@ def test_a_changed_multipart_object_is_read_not_trusted(
     endpoint, name = lake
     client = endpoint.client()
     before = take_inventory(client, name, PREFIX)
-    other = tmp_path / "other.bin"
-    other.write_bytes(os.urandom(11 * MIB))
-    client.upload_file(
-        str(other),
-        name,
-        f"{PREFIX}big.bin",
-        ExtraArgs={"ChecksumAlgorithm": "SHA256"},
-        Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB),
-    )
+    _upload_multipart(client, name, f"{PREFIX}big.bin", tmp_path / "other.bin")
     after = take_inventory(client, name, PREFIX, known=before)
     assert after["big.bin"].evidence == "bytes hashed"
     assert [str(p).split(" (")[0] for p in compare(before, after)] == ["checksum-mismatch: big.bin"]

@@ -80,15 +80,20 @@ def _load_key(key_file: Path, passphrase: bytes | None) -> SigningKey:
     return key
 
 
-def _load_cert(cert_file: Path) -> x509.Certificate:
+def _load_certs(path: Path, what: str) -> list[x509.Certificate]:
+    """Every certificate of a PEM file (a CA bundle may hold several)."""
     try:
-        return x509.load_pem_x509_certificate(cert_file.read_bytes())
+        return x509.load_pem_x509_certificates(path.read_bytes())
     except FileNotFoundError:
-        raise DRError(f"certificate {cert_file}: no such file") from None
+        raise DRError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
-        raise DRError(f"certificate {cert_file}: a directory, not a PEM file") from None
+        raise DRError(f"{what} {path}: a directory, not a PEM file") from None
     except ValueError:
-        raise DRError(f"certificate {cert_file}: not a PEM X.509 certificate") from None
+        raise DRError(f"{what} {path}: no PEM X.509 certificate in it") from None
+
+
+def _load_cert(cert_file: Path) -> x509.Certificate:
+    return _load_certs(cert_file, "certificate")[0]
 
 
 def _sign_bytes(key: SigningKey, data: bytes) -> bytes:
@@ -197,16 +202,8 @@ SIGNATURE_FILES = (SIGNED_PDF, HEAD_TEXT, HEAD_SIGNATURE, SIGNER_CERT)
 
 
 def load_trust(path: Path) -> list[x509.Certificate]:
-    """Every certificate of a PEM file (a CA bundle may hold several)."""
-    try:
-        certificates = x509.load_pem_x509_certificates(path.read_bytes())
-    except FileNotFoundError:
-        raise DRError(f"--trust {path}: no such file") from None
-    except IsADirectoryError:
-        raise DRError(f"--trust {path}: a directory, not a PEM file") from None
-    except ValueError:
-        raise DRError(f"--trust {path}: no PEM X.509 certificate in it") from None
-    return certificates
+    """The anchors of ``--trust``: one certificate or a bundle."""
+    return _load_certs(path, "--trust")
 
 
 def verify_signatures(
