@@ -349,6 +349,19 @@ def test_sign_and_verify_from_the_command_line(run_folder: Path, tmp_path: Path)
     (run_folder / "signature" / "manifest-head.txt").write_text("f" * 64 + "\n")
     broken = drtests("verify", str(run_folder))
     assert broken.returncode == 1 and "signature/manifest-head" in broken.stdout
+    piped = subprocess.run(  # a reader that stops early (| head) is not a failure
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; {sys.executable} -m drtests.cli report verify "
+            f"{run_folder} --trust {cert} | true",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in piped.stderr and "Exception ignored" not in piped.stderr
     usage = drtests("sign", str(run_folder))
     assert usage.returncode != 0 and "--key KEY.pem --cert CERT.pem" in usage.stderr
     assert "Traceback" not in usage.stderr + broken.stderr

@@ -366,7 +366,8 @@ def _verify_pdf_signature(
         logger.removeHandler(reasons)
         logger.propagate = propagate
     problems = []
-    if embedded_signer != signer.public_bytes(serialization.Encoding.DER):
+    other_signer = embedded_signer != signer.public_bytes(serialization.Encoding.DER)
+    if other_signer:  # then the PDF's trust was judged against the wrong anchor: not its fault
         problems.append(
             Problem(
                 "signature-mismatch",
@@ -376,7 +377,7 @@ def _verify_pdf_signature(
         )
     if not (status.intact and status.valid):
         problems.append(Problem("signature-invalid", where, "the signed bytes were changed"))
-    elif not status.trusted:
+    elif not status.trusted and not (other_signer and anchors == [signer]):
         why = reasons.messages[-1] if reasons.messages else status.summary()
         problems.append(Problem("signature-untrusted", where, why[:200]))
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:

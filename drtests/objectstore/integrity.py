@@ -260,6 +260,14 @@ def problem_for(
     return None
 
 
+def with_evidence(problem: IntegrityProblem, got: ObjectState | None) -> IntegrityProblem:
+    """A checksum mismatch says what decided the object's checksum; the listing decides
+    the other kinds."""
+    if problem.kind != "checksum-mismatch" or got is None:
+        return problem
+    return replace(problem, evidence=got.evidence)
+
+
 def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
     """Missing, extra, size and checksum differences, each named by key."""
     problems = []
@@ -267,7 +275,7 @@ def compare(expected: Inventory, actual: Inventory) -> list[IntegrityProblem]:
         got = actual.get(key)
         problem = problem_for(key, expected.get(key), got)
         if problem is not None:
-            problems.append(replace(problem, evidence=got.evidence if got else ""))
+            problems.append(with_evidence(problem, got))
     return problems
 
 

@@ -27,6 +27,7 @@ from drtests.objectstore.integrity import (
     ObjectState,
     object_state,
     problem_for,
+    with_evidence,
 )
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ def _findings(partition: Iterable[Any]) -> Iterator[tuple[str, str, str, str]]:
         actual = ObjectState.from_json(json.loads(got)) if got else None
         problem = problem_for(key, expected, actual)
         if problem is not None:
-            yield problem.kind, problem.key, problem.detail, actual.evidence if actual else ""
+            problem = with_evidence(problem, actual)
+            yield problem.kind, problem.key, problem.detail, problem.evidence
 
 
 def verify_on_spark(
