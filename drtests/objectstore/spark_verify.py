@@ -57,17 +57,14 @@ def _refuse_writes(model: Any, **_kwargs: Any) -> None:
 
 
 def read_only_client(access: S3Access) -> Any:
-    import boto3
-    from botocore.config import Config
+    """The suite's own S3 client (its retries, timeouts, path-style addressing), with every
+    operation but reads refused."""
+    from drtests.objectstore import S3Endpoint
 
-    client = boto3.client(
-        "s3",
-        endpoint_url=access.endpoint_url,
-        region_name=access.region,
-        aws_access_key_id=access.access_key_id,
-        aws_secret_access_key=access.secret_access_key,
-        config=Config(retries={"max_attempts": 10, "mode": "adaptive"}),
+    endpoint = S3Endpoint(
+        "verify", access.endpoint_url, access.region, access.access_key_id, access.secret_access_key
     )
+    client = endpoint.client()
     client.meta.events.register("before-parameter-build.s3", _refuse_writes)
     return client
 

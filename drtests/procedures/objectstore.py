@@ -3,13 +3,20 @@ verify-data-integrity step."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from drtests.errors import DRError
 from drtests.objectstore.archive import restore_archive, verify_archive
 from drtests.objectstore.core import S3_ERRORS
-from drtests.objectstore.integrity import Inventory, compare, evidence_counts, take_inventory
+from drtests.objectstore.integrity import (
+    IntegrityProblem,
+    Inventory,
+    compare,
+    evidence_counts,
+    take_inventory,
+)
 from drtests.objectstore.replication import CopyReport, Location, sync
 from drtests.objectstore.s3inventory import latest_manifest, read_inventory
 from drtests.objectstore.spark_app import verify_on_cluster
@@ -35,23 +42,41 @@ def data_integrity(
     another location): missing, extra, size and checksum differences, each by key."""
     result = CheckResult(name, f"s3://{bucket}/{prefix} against the expected inventory")
     try:
-        actual = take_inventory(client, bucket, prefix, known=expected)
+        result.findings = _compared(result, client, bucket, prefix, expected)
     except S3_ERRORS as exc:
         result.error = f"cannot run: {exc}"
-        return result
+    return result
+
+
+def _compared(
+    result: CheckResult,
+    client: S3Client,
+    bucket: str,
+    prefix: str,
+    expected: Inventory,
+    keys: Iterable[str] | None = None,
+) -> list[Finding]:
+    """The location's state against ``expected`` in this process: what decided the objects
+    goes to the description, each difference to a finding."""
+    actual = take_inventory(client, bucket, prefix, known=expected, keys=keys)
     decided = ", ".join(f"{n} by {kind}" for kind, n in sorted(evidence_counts(actual).items()))
     if decided:
         result.description += f" ({decided})"
-    result.findings = [
+    return _findings(result.name, bucket, prefix, compare(expected, actual))
+
+
+def _findings(
+    name: str, bucket: str, prefix: str, problems: list[IntegrityProblem]
+) -> list[Finding]:
+    return [
         Finding(
             name,
             "error",
             f"s3://{bucket}/{prefix}{p.key}",
             f"{p.kind} {p.detail}".strip() + (f"; decided by {p.evidence}" if p.evidence else ""),
         )
-        for p in compare(expected, actual)
+        for p in problems
     ]
-    return result
 
 
 def verify_lake(
@@ -95,32 +120,16 @@ def verify_lake(
             problems = verify_on_cluster(
                 platform, settings.spark, endpoint, bucket, prefix, expected, run_id, report
             )
+            result.findings += _findings(name, bucket, prefix, problems)
         else:
-            keys = (
-                (row.key for row in read_inventory(client, report, prefix))
-                if report is not None
-                else None
-            )
+            keys = None
             if report is None:
                 result.description += "; listed by ListObjectsV2"
-            actual = take_inventory(client, bucket, prefix, known=expected, keys=keys)
-            decided = ", ".join(
-                f"{n} by {kind}" for kind, n in sorted(evidence_counts(actual).items())
-            )
-            result.description += f" ({decided})" if decided else ""
-            problems = compare(expected, actual)
+            else:
+                keys = (row.key for row in read_inventory(client, report, prefix))
+            result.findings += _compared(result, client, bucket, prefix, expected, keys)
     except (*S3_ERRORS, DRError) as exc:
         result.error = f"cannot run: {exc}"
-        return result
-    result.findings += [
-        Finding(
-            name,
-            "error",
-            f"s3://{bucket}/{prefix}{p.key}",
-            f"{p.kind} {p.detail}".strip() + (f"; decided by {p.evidence}" if p.evidence else ""),
-        )
-        for p in problems
-    ]
     return result
 
 
