@@ -362,19 +362,15 @@ def drop_database(endpoint: PostgresEndpoint, name: str) -> None:
 def terminate_sessions(endpoint: PostgresEndpoint, database: str) -> int:
     """End every other session on ``database`` (what the runbook's 'stop services' leaves)."""
     with _autocommit(endpoint) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (database,),
-        ).fetchall()
-    return len(rows)
+        return _end_sessions(conn, [database])
 
 
 SWAP_ATTEMPTS = 8
 
 
-def _end_sessions(conn: psycopg.Connection[Any], databases: list[str]) -> None:
-    """Terminate the other sessions on ``databases`` and wait for them to be gone.
+def _end_sessions(conn: psycopg.Connection[Any], databases: list[str]) -> int:
+    """Terminate the other sessions on ``databases`` and wait for them to be gone; returns
+    how many there were.
 
     ``pg_terminate_backend`` only signals; a backend still exiting keeps the database
     "accessed by other users". From PostgreSQL 14 the call itself can wait.
@@ -385,7 +381,10 @@ def _end_sessions(conn: psycopg.Connection[Any], databases: list[str]) -> None:
         if waits
         else "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
     )
-    conn.execute(query + "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (databases,))
+    rows = conn.execute(
+        query + "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (databases,)
+    ).fetchall()
+    return len(rows)
 
 
 def _allow_connections(conn: psycopg.Connection[Any], database: str, allowed: bool) -> None:
