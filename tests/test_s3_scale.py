@@ -73,6 +73,13 @@ def _upload_multipart(client: Any, bucket: str, key: str, scratch: Path) -> None
     )
 
 
+def _reports_bucket(client: Any, name: str) -> str:
+    """Where S3 Inventory delivers the lake's reports."""
+    reports = f"{name}-inventory"
+    ensure_bucket(client, reports)
+    return reports
+
+
 def _damage(endpoint: S3Endpoint, bucket: str) -> None:
     client = endpoint.client()
     client.delete_object(Bucket=bucket, Key=f"{PREFIX}part-000 with space+plus.parquet")
@@ -123,8 +130,7 @@ def test_a_changed_multipart_object_is_read_not_trusted(
 def test_an_inventory_report_replaces_the_listing(lake: tuple[S3Endpoint, str]) -> None:
     endpoint, name = lake
     client = endpoint.client()
-    reports = f"{name}-inventory"
-    ensure_bucket(client, reports)
+    reports = _reports_bucket(client, name)
     expected = take_inventory(client, name, PREFIX)
     publish_inventory(client, name, reports, "inv", "daily", rows_per_file=5)
     manifest = latest_manifest(client, reports, "inv", name, "daily")
@@ -142,8 +148,7 @@ def test_the_newest_inventory_is_read_and_a_damaged_one_refused(
 ) -> None:
     endpoint, name = lake
     client = endpoint.client()
-    reports = f"{name}-inventory"
-    ensure_bucket(client, reports)
+    reports = _reports_bucket(client, name)
     old = datetime.now(UTC) - timedelta(days=3)
     publish_inventory(client, name, reports, "", "daily", created=old)
     publish_inventory(client, name, reports, "", "daily", file_format="Parquet")
@@ -183,8 +188,7 @@ def test_a_key_gone_since_the_inventory_is_missing_not_an_error(
 ) -> None:
     endpoint, name = lake
     client = endpoint.client()
-    reports = f"{name}-inventory"
-    ensure_bucket(client, reports)
+    reports = _reports_bucket(client, name)
     expected = take_inventory(client, name, PREFIX)
     publish_inventory(client, name, reports, "", "daily")
     client.delete_object(Bucket=name, Key=f"{PREFIX}legacy.csv")  # after S3 made the report
@@ -237,8 +241,7 @@ def test_spark_finds_exactly_what_the_single_process_check_finds(
     assert read_findings(out) == single
     assert [p.evidence for p in read_findings(out)] == [p.evidence for p in single]
     # from the inventory's data files, read by the executors
-    reports = f"{name}-inventory"
-    ensure_bucket(client, reports)
+    reports = _reports_bucket(client, name)
     publish_inventory(client, name, reports, "inv", "daily", rows_per_file=4)
     manifest = latest_manifest(client, reports, "inv", name, "daily")
     out2 = verify_on_spark(
@@ -350,8 +353,7 @@ def test_the_command_line_verifies_a_location_by_its_inventory(
 
     endpoint, name = lake
     client = endpoint.client()
-    reports = f"{name}-inventory"
-    ensure_bucket(client, reports)
+    reports = _reports_bucket(client, name)
     profile = tmp_path / "lake.toml"
 
     def write_profile(max_age: str) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
+from drtests.objectstore.core import iter_objects
 from drtests.results import RpoMeasurement
 
 if TYPE_CHECKING:
@@ -157,13 +158,7 @@ def take_inventory(
     Inventory report) replaces the listing.
     """
     if keys is None:
-        keys = (
-            obj["Key"]
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            )
-            for obj in page.get("Contents", [])
-        )
+        keys = (entry.key for entry in iter_objects(client, bucket, prefix))
     known = known or {}
     states = stream_states(client, bucket, prefix, keys, known.get, workers)
     return {s.key: s for s in states}

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drtests.errors import DRError
+from drtests.objectstore.core import split_uri
 from drtests.objectstore.integrity import IntegrityProblem, Inventory, dump_inventory
 from drtests.objectstore.s3inventory import InventoryManifest
-from drtests.objectstore.spark_verify import read_findings
+from drtests.objectstore.spark_verify import problems_of, read_findings
 
 if TYPE_CHECKING:
     from drtests.config import SparkVerificationSettings
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from drtests.platform.kubernetes import KubernetesPlatform
 
 API_VERSION = "sparkoperator.k8s.io/v1beta2"
-
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.split("://", 1)[1].partition("/")
-    return bucket, key
 
 
 def verification_application(
@@ -82,7 +78,7 @@ def _put(endpoint: S3Endpoint, uri: str, body: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         return
-    bucket, key = _split(uri)
+    bucket, key = split_uri(uri)
     endpoint.client().put_object(Bucket=bucket, Key=key, Body=body)
 
 
@@ -93,7 +89,7 @@ def _findings(endpoint: S3Endpoint, uri: str) -> list[IntegrityProblem]:
     import pyarrow.parquet as pq
 
     client = endpoint.client()
-    bucket, prefix = _split(uri.rstrip("/") + "/")
+    bucket, prefix = split_uri(uri.rstrip("/") + "/")
     tables = [
         pq.read_table(io.BytesIO(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()))
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -102,11 +98,7 @@ def _findings(endpoint: S3Endpoint, uri: str) -> list[IntegrityProblem]:
     ]
     if not tables:
         raise DRError(f"{uri}: the verification job wrote no findings")
-    rows = pa.concat_tables(tables).to_pylist()
-    problems = [
-        IntegrityProblem(r["kind"], r["key"], r["detail"] or "", r["evidence"] or "") for r in rows
-    ]
-    return sorted(problems, key=lambda p: p.key)
+    return problems_of(pa.concat_tables(tables).to_pylist())
 
 
 def verify_on_cluster(

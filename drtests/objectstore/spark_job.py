@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from drtests.objectstore.core import split_uri
 from drtests.objectstore.integrity import Inventory, load_inventory
 from drtests.objectstore.spark_verify import S3Access, read_only_client, verify_on_spark
 
@@ -26,7 +27,7 @@ def _read(uri: str, access: S3Access) -> bytes:
         with open(uri[len("file://") :], "rb") as handle:
             return handle.read()
     if uri.startswith(("s3://", "s3a://")):
-        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        bucket, key = split_uri(uri)
         body: bytes = read_only_client(access).get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
     raise ValueError(f"unsupported URI {uri!r} (file://, s3://, s3a://)")

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drtests.objectstore.core import iter_objects
 from drtests.objectstore.integrity import (
     IntegrityProblem,
     Inventory,
@@ -33,7 +34,7 @@ from drtests.objectstore.integrity import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-FINDINGS_COLUMNS = ("kind", "key", "detail", "evidence")
+FINDINGS_SCHEMA = "kind string, key string, detail string, evidence string"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ class ReadOnlyViolation(RuntimeError):
 
 
 def _refuse_writes(model: Any, **_kwargs: Any) -> None:
-    if not model.name.startswith(("Get", "List", "Head")):
+    from drtests.objectstore.core import READ_OPERATIONS
+
+    if not model.name.startswith(READ_OPERATIONS):
         raise ReadOnlyViolation(f"the verification only reads; {model.name} refused")
 
 
@@ -110,15 +113,14 @@ def verify_on_spark(
     expected: Inventory,
     out: str,
     *,
-    keys: list[str] | None = None,
     inventory_files: list[dict[str, Any]] | None = None,
     inventory: tuple[str, str, tuple[str, ...]] | None = None,
     partitions: int = 8,
 ) -> str:
     """Run the verification; findings go to ``out`` (a Parquet folder) and its path is
-    returned. The keys come from ``keys``, or from the inventory's data files read by the
-    executors (``inventory``: its bucket, format and schema; ``inventory_files``: the
-    manifest's ``files``), or from a listing by the driver."""
+    returned. The keys come from the inventory's data files read by the executors
+    (``inventory``: its bucket, format and schema; ``inventory_files``: the manifest's
+    ``files``), or from a listing by the driver."""
     sc = spark.sparkContext
     known = {k: v.to_json() for k, v in expected.items()}
     known_b = sc.broadcast(known)
@@ -127,15 +129,8 @@ def verify_on_spark(
             _inventory_reader(access, inventory, prefix)
         )
     else:
-        if keys is None:
-            client = read_only_client(access)
-            keys = [
-                obj["Key"]
-                for page in client.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=prefix
-                )
-                for obj in page.get("Contents", [])
-            ]
+        client = read_only_client(access)
+        keys = [entry.key for entry in iter_objects(client, bucket, prefix)]
         rows = sc.parallelize(keys, partitions)
     states = rows.repartition(partitions).mapPartitions(
         lambda part: _states(access, bucket, prefix, known_b.value)(part)
@@ -144,9 +139,7 @@ def verify_on_spark(
         [(k, json.dumps(v)) for k, v in known.items()], max(1, min(partitions, len(known) or 1))
     )
     problems = wanted.fullOuterJoin(states, partitions).mapPartitions(_findings)
-    frame = spark.createDataFrame(
-        problems, schema="kind string, key string, detail string, evidence string"
-    )
+    frame = spark.createDataFrame(problems, schema=FINDINGS_SCHEMA)
     frame.coalesce(1).write.mode("overwrite").parquet(out)
     return out
 
@@ -172,9 +165,13 @@ def read_findings(out: str) -> list[IntegrityProblem]:
     """The Spark job's Parquet findings as the single-process check's problems, by key."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(out))
+    return problems_of(pq.read_table(Path(out)).to_pylist())
+
+
+def problems_of(rows: Iterable[dict[str, Any]]) -> list[IntegrityProblem]:
+    """Rows of the findings Parquet (FINDINGS_SCHEMA) as problems, by key."""
     problems = [
         IntegrityProblem(row["kind"], row["key"], row["detail"] or "", row["evidence"] or "")
-        for row in table.to_pylist()
+        for row in rows
     ]
     return sorted(problems, key=lambda p: p.key)
