@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from drtests import patience
 from drtests.errors import (
     CorruptBackup,
     EndpointUnreachable,
@@ -434,6 +435,41 @@ def swap_databases(endpoint: PostgresEndpoint, live: str, replacement: str, reti
         finally:
             if had_live and not swapped:
                 _allow_connections(conn, live, True)
+
+
+#: lock conflicts a write against a live application's database may lose and win on retry
+LOCK_CONFLICTS: tuple[type[psycopg.Error], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.SerializationFailure,
+)
+LOCK_ATTEMPTS = 8
+LOCK_TIMEOUT = "5s"
+
+
+def write_despite_lock_conflicts(
+    conn: psycopg.Connection[Any], work: Callable[[psycopg.Connection[Any]], object]
+) -> None:
+    """Run ``work`` in one transaction, again if it lost a lock conflict.
+
+    The platform's services keep running while a fault is injected; a scheduler reading
+    ``task_instance`` then ``dag_run`` while a ``TRUNCATE … CASCADE`` locks them in the other
+    order is a deadlock PostgreSQL settles by aborting one side. The statement is sent again
+    with back-off, as a DBA would; a lock held for longer than ``LOCK_TIMEOUT`` is another
+    conflict to retry rather than a queue every session waits behind. ``conn`` must be in
+    autocommit mode, so each attempt is its own transaction.
+    """
+    for attempt in range(LOCK_ATTEMPTS):
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (LOCK_TIMEOUT,))
+                work(conn)
+            return
+        except LOCK_CONFLICTS:
+            if attempt == LOCK_ATTEMPTS - 1:
+                raise
+            patience.record(retried=True)
+            time.sleep(0.05 * 2**attempt)
 
 
 def swap_in(endpoint: PostgresEndpoint, live: str, replacement: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drtests import patience
 from drtests.config import PostgresTarget, Profile, Safety
 from drtests.environments import Environment
 from drtests.faults import (
@@ -153,3 +154,48 @@ def test_revert_wins_against_a_client_that_keeps_reconnecting(
             client.join()
     assert _state(app_database) == before
     assert connections > 3, "the clients never reconnected to the restored database"
+
+
+def test_fault_wins_a_deadlock_with_a_running_scheduler(app_database: DatabaseTarget) -> None:
+    """A scheduler reads ``task_instance`` and then ``dag_run`` in one transaction while the
+    fault's ``TRUNCATE dag_run CASCADE`` locks them in the other order: PostgreSQL aborts the
+    truncate as the deadlock's victim (it once failed the game day so), and the fault sends
+    it again."""
+    retried_before = patience.tally().retried
+    fault = TruncateAirflowTable("dag_run")
+    undo = fault.capture(app_database)
+    injected = threading.Event()
+
+    def inject() -> None:
+        fault.apply(app_database, undo)
+        injected.set()
+
+    with app_database.connect() as scheduler:
+        scheduler.execute("SET deadlock_timeout = '5s'")  # the truncate checks first
+        with scheduler.transaction():
+            scheduler.execute("SELECT count(*) FROM task_instance")
+            injector = threading.Thread(target=inject)
+            injector.start()
+            _wait_for_lock_wait(app_database)
+            scheduler.execute("SELECT count(*) FROM dag_run")  # closes the cycle
+        injector.join(timeout=60)
+    assert injected.is_set(), "the fault did not survive the deadlock"
+    assert patience.tally().retried > retried_before
+    with app_database.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM dag_run").fetchone() == (0,)
+    fault.revert(app_database, undo)
+
+
+def _wait_for_lock_wait(target: DatabaseTarget) -> None:
+    deadline = time.monotonic() + 30
+    with target.connect() as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock'",
+                (target.database,),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the fault never waited for the scheduler's lock")

@@ -27,6 +27,7 @@ from drtests.postgres import (
     drop_database,
     dump_database,
     replace_database,
+    write_despite_lock_conflicts,
 )
 
 
@@ -82,7 +83,8 @@ class DumpUndoFault(Fault[DatabaseTarget]):
 
     @abstractmethod
     def damage(self, conn: psycopg.Connection[Any]) -> None:
-        """Break the database."""
+        """Break the database, inside the transaction :meth:`apply` opens (and may repeat
+        when it loses a lock conflict with the platform's own sessions)."""
 
     @abstractmethod
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool: ...
@@ -94,7 +96,7 @@ class DumpUndoFault(Fault[DatabaseTarget]):
 
     def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
         with target.connect() as conn:
-            self.damage(conn)
+            write_despite_lock_conflicts(conn, self.damage)
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn:
@@ -147,15 +149,14 @@ class DeleteRows(DumpUndoFault):
         return {"deleted": rows}
 
     def damage(self, conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction():
-            if self.bypass_constraints:
-                conn.execute("SET LOCAL session_replication_role = replica")
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {} = %s").format(
-                    sql.Identifier(self.table), sql.Identifier(self.column)
-                ),
-                (self.value,),
-            )
+        if self.bypass_constraints:
+            conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                sql.Identifier(self.table), sql.Identifier(self.column)
+            ),
+            (self.value,),
+        )
 
     def still_broken(self, conn: psycopg.Connection[Any], undo: dict[str, Any]) -> bool:
         if not _table_exists(conn, self.table):
@@ -222,7 +223,12 @@ class SetAlembicVersion(Fault[DatabaseTarget]):
 
     def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
         with target.connect() as conn:
-            conn.execute("UPDATE alembic_version SET version_num = %s", (self.to_revision,))
+            write_despite_lock_conflicts(
+                conn,
+                lambda c: c.execute(
+                    "UPDATE alembic_version SET version_num = %s", (self.to_revision,)
+                ),
+            )
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         require(undo, "previous")
