@@ -213,15 +213,40 @@ def _ledger(args: argparse.Namespace, _: list[str]) -> int:
     return 1 if any(e.pending for e in entries) else 0
 
 
+#: the action of ``drtests report`` each option belongs to
+_REPORT_OPTION_ACTIONS = {
+    "history": "report DIR…",
+    "out": "report DIR…",
+    "head": "report verify",
+    "trust": "report verify",
+    "key": "report sign",
+    "cert": "report sign",
+    "status": "report follow-up",
+    "by": "report follow-up",
+    "note": "report follow-up",
+}
+
+
+def _refuse_options_of_other_actions(args: argparse.Namespace) -> None:
+    """An option the action does not read is an error, not silently ignored: ``report
+    verify --key K`` would otherwise look like a check made with that key."""
+    first = args.paths[0] if args.paths else ""
+    action = f"report {first}" if first in ("verify", "sign", "follow-up") else "report DIR…"
+    for option, owner in _REPORT_OPTION_ACTIONS.items():
+        if owner != action and getattr(args, option) not in (None, False):
+            raise DRError(f"drtests {action} does not take --{option} (it is for: {owner})")
+
+
 def _report(args: argparse.Namespace, _: list[str]) -> int:
     """report DIR… (re-render) · report verify DIR… · report sign DIR · report --history"""
     from drtests.evidence.reports import follow_up, history_report, rerender, verify_folder
     from drtests.evidence.signing import sign_run
 
+    _refuse_options_of_other_actions(args)
     if args.paths and args.paths[0] == "follow-up":
         if len(args.paths) != 3 or not args.status or not args.by:
             raise DRError("usage: drtests report follow-up DIR FINDING-ID --status S --by NAME")
-        head = follow_up(Path(args.paths[1]), args.paths[2], args.status, args.by, args.note)
+        head = follow_up(Path(args.paths[1]), args.paths[2], args.status, args.by, args.note or "")
         print(f"{args.paths[2]}: {args.status} ({args.by}); manifest head {head}")
         return 0
     if args.paths and args.paths[0] == "verify":
@@ -240,7 +265,7 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
     if not folders:
         raise DRError("report needs at least one run folder")
     if args.history:
-        return history_report(folders, args.out)
+        return history_report(folders, args.out or Path("reports/trend.html"))
     for folder in folders:
         head = rerender(folder)
         print(f"{folder}: re-rendered; manifest head {head}")
@@ -623,7 +648,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--out",
         type=Path,
-        default=Path("reports/trend.html"),
         help="with --history: where the trend report goes (default: reports/trend.html)",
     )
     rp.add_argument("--head", default=None, help="with verify: the manifest head recorded earlier")
@@ -641,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--cert", type=Path, help="with sign: the signer's certificate (PEM)")
     rp.add_argument("--status", help="with follow-up: open, in-progress, closed, risk-accepted")
     rp.add_argument("--by", help="with follow-up: who records it")
-    rp.add_argument("--note", default="", help="with follow-up: what was done")
+    rp.add_argument("--note", help="with follow-up: what was done")
     rp.set_defaults(run=_report)
 
     ms = sub.add_parser(

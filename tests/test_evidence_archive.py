@@ -387,3 +387,34 @@ def test_verify_names_bad_arguments_in_one_line(run_folder: Path, tmp_path: Path
     head = recorded_head(run_folder)
     assert head is not None
     assert verify_folder([run_folder], expected_head=head.upper()) == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refusal"),
+    [
+        (
+            ["verify", "--key", "k.pem"],
+            "report verify does not take --key (it is for: report sign)",
+        ),
+        (["sign", "--trust", "ca.pem"], "report sign does not take --trust"),
+        (["--head", "0" * 64], "report DIR… does not take --head"),
+        (["verify", "--history"], "report verify does not take --history"),
+    ],
+)
+def test_an_option_of_another_action_is_refused_not_ignored(
+    run_folder: Path, arguments: list[str], refusal: str
+) -> None:
+    """``report verify --key K`` must not pass as a check made with that key."""
+    action, options = (
+        (arguments[:1], arguments[1:]) if arguments[0] in ("verify", "sign") else ([], arguments)
+    )
+    before = {p.name: p.read_bytes() for p in run_folder.iterdir() if p.is_file()}
+    done = subprocess.run(
+        [sys.executable, "-m", "drtests.cli", "report", *action, str(run_folder), *options],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2, done
+    assert refusal in done.stderr
+    assert "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in run_folder.iterdir() if p.is_file()} == before
