@@ -202,9 +202,12 @@ class AirflowSettings(_Strict):
     dags_folder: Path | None = None
     #: a DAG triggered after the restart to prove scheduler and workers run tasks; none: skipped
     smoke_dag: str | None = "dr_smoke"
-    #: live: the API server's address (its Service, e.g. http://airflow-web.NAMESPACE:8080,
-    #: or a port-forward's); the REST checks and the smoke DAG go through it
+    #: live: the API server's address (its Service, e.g. http://airflow-web.NAMESPACE:8080);
+    #: the REST checks and the smoke DAG go through it. None: a port-forward to ``api_port``
+    #: of a Ready pod of the ``[services]`` workload ``api_workload``
     api_url: str | None = None
+    api_workload: str = "airflow-web"
+    api_port: int = Field(default=8080, gt=0, lt=65536)
     #: live: the workload whose pod runs the runbook's ``DagBag()`` (``kubectl exec``)
     scheduler: str = "airflow-scheduler"
     #: live: its container (none: the pod's first) and interpreter
@@ -221,7 +224,10 @@ class MlflowSettings(_Strict):
 
     database: str = "mlflow"
     backup_prefix: str = "mlflow/"
+    #: live: the tracking server's address (its Service, e.g. http://mlflow-server.NS:5000).
+    #: None: a port-forward to ``tracking_port`` of a Ready pod of ``[services] mlflow``
     tracking_url: str | None = None
+    tracking_port: int = Field(default=5000, gt=0, lt=65536)
     artifact_bucket: str = "spark-data"
     artifact_prefix: str = "mlflow-artifacts/"
 

@@ -707,3 +707,135 @@ def test_exec_without_a_ready_pod_says_so(
     platform.scale("airflow-scheduler", 0)
     with pytest.raises(EnvironmentUnavailable, match="has no Ready pod to run python in"):
         platform.exec_in("airflow-scheduler", ["python", "-c", "pass"], action="run", timeout=30)
+
+
+# ------------------------------------------------------------------ port-forward
+
+#: the API server's pod: answers every GET with its pod's name
+POD_SERVER = """
+import http.server, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = name.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Answer).serve_forever()
+"""
+
+
+@pytest.fixture
+def web_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.ApiClient]:
+    """An API server Deployment whose pod serves its container port 8080 from a local
+    process (a new process for each new pod)."""
+    import sys
+
+    from drtests.processes import ManagedProcess, free_port, http_ok
+    from fixtures.kube_controllers import ClusterControllers, workload
+    from fixtures.kube_pods import Container, ProcessPods
+
+    api = _api(kube_emulator.url)
+    port = free_port()
+    pods = ProcessPods()
+
+    def serve(pod: str) -> ManagedProcess:
+        argv = [sys.executable, "-c", POD_SERVER, pod, str(port)]
+        return ManagedProcess(pod, argv, tmp_path / f"{pod}.log")
+
+    def answers() -> bool:
+        return http_ok(f"http://127.0.0.1:{port}/")
+
+    pods.add("airflow-web", Container(dict(os.environ), tmp_path, serve, answers, {8080: port}))
+    kube_emulator.rules.pods = pods
+    client.AppsV1Api(api).create_namespaced_deployment(
+        NS, workload("deployment", NS, "airflow-web", 1, "web")
+    )
+    controllers = ClusterControllers(api, NS, runtime=pods)
+    settled(api, NS, 1)
+    yield api
+    controllers.close()
+    pods.stop_all()
+
+
+def _web(url: str, tmp_path: Path) -> KubernetesPlatform:
+    return KubernetesPlatform(
+        _api(url), NS, {"airflow-web": "deployment"}, _rails(tmp_path).authorize, context="test"
+    )
+
+
+def _get(url: str) -> str:
+    """One GET over its own connection (as the suite's API clients send them)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().read().decode()
+    finally:
+        connection.close()
+
+
+def test_port_forward_reaches_the_pod_and_the_next_pod_after_a_restart(
+    web_cluster: client.ApiClient, kube_emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    """The same local address before and after the workload is scaled to 0 and back (a
+    restore's restart): the pod is chosen per connection, not once as kubectl does."""
+    import http.client
+
+    platform = _web(kube_emulator.url, tmp_path)
+    before = len(kube_emulator.requests())
+    with platform.forward("airflow-web", 8080) as forward:
+        opened = [m for m, _ in kube_emulator.requests()[before:]]
+        assert opened == ["GET"], "forwarded before anyone connected"  # the selector read
+        first = _get(forward.url)
+        assert first.startswith("airflow-web-")
+        mutating = len(kube_emulator.mutating_requests())
+        platform.scale("airflow-web", 0)
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            _get(forward.url)
+        assert forward.last_error is not None
+        assert "deployment/airflow-web has no Ready pod to forward port 8080" in forward.last_error
+        platform.scale("airflow-web", 1)
+        platform.wait_ready("airflow-web", 120)
+        second = _get(forward.url)
+        assert second.startswith("airflow-web-") and second != first
+        assert forward.connections == 2
+    forwarded = [p for m, p in kube_emulator.requests()[before:] if m == "PORTFORWARD"]
+    assert forwarded == [
+        f"/api/v1/namespaces/{NS}/pods/{first}/portforward",
+        f"/api/v1/namespaces/{NS}/pods/{second}/portforward",
+    ]
+    scales = [m for m, _ in kube_emulator.mutating_requests()[mutating:]]
+    assert scales == ["PATCH", "PATCH"], "the forward itself changed something"
+
+
+def test_port_forward_names_a_denied_verb_and_a_port_the_pod_does_not_serve(
+    web_cluster: client.ApiClient, kube_emulator: KubeEmulator, tmp_path: Path
+) -> None:
+    import http.client
+
+    platform = _web(kube_emulator.url, tmp_path)
+    kube_emulator.rules.denied.add(("create", "pods/portforward"))
+    try:
+        with platform.forward("airflow-web", 8080) as forward:
+            with pytest.raises((http.client.HTTPException, ConnectionError)):
+                _get(forward.url)
+            assert forward.last_error is not None
+            assert "403 Forbidden: this identity may not create pods/portforward" in (
+                forward.last_error
+            )
+        with pytest.raises(EnvironmentUnavailable, match="may not create pods/portforward"):
+            platform.require_access((("create", "", "pods", "portforward"),), "the API checks")
+    finally:
+        kube_emulator.rules.denied.clear()
+    with platform.forward("airflow-web", 9090) as forward:
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            _get(forward.url)
+        assert forward.last_error is not None
+        assert "error forwarding port 9090" in forward.last_error

@@ -123,7 +123,12 @@ def _airflow_pods(pods: ProcessPods, deployment: AirflowDeployment, logs: Path) 
         "airflow-scheduler", Container(env, home, process("scheduler"), lambda: http_ok(health))
     )  # type: ignore[arg-type]
     api = f"{deployment.api_url}/api/v2/monitor/health"
-    pods.add("airflow-web", Container(env, home, process("api-server"), lambda: http_ok(api)))  # type: ignore[arg-type]
+    pods.add(
+        "airflow-web",
+        Container(
+            env, home, process("api-server"), lambda: http_ok(api), {8080: deployment.api_port}
+        ),
+    )  # type: ignore[arg-type]
     pods.add("airflow-dag-processor", Container(env, home, process("dag-processor")))  # type: ignore[arg-type]
     pods.add("airflow-worker", Container(env, home))
 
@@ -136,6 +141,7 @@ def _mlflow_pods(pods: ProcessPods, server: MlflowServer, logs: Path) -> None:
             logs,
             lambda pod: server.process(pod, logs),
             server.ready,
+            {5000: server.port},
         ),
     )
 
@@ -186,8 +192,10 @@ def live(
                 f"[services]\nnamespace = {NS!r}\nready_timeout_seconds = 240\n"
                 f"[safety]\nallow_list = ['postgresql://127.0.0.1:{env.postgres.port}/*', "
                 f"'{s3.endpoint_url}/*', 'k8s://test/*']\n"
-                f"[mlflow]\ntracking_url = {server.url!r}\n"
-                f"[airflow]\napi_url = {airflow.api_url!r}\n"
+                # no api_url, no tracking_url: both reached through port-forwards to their
+                # pods, as from a machine outside the cluster
+                "[mlflow]\n"
+                "[airflow]\n"
             )
             yield LivePlatform(kube, pods, airflow, env, text, tmp)
         finally:
@@ -242,6 +250,9 @@ def test_airflow_restore_on_kubernetes(live: LivePlatform) -> None:
         assert ("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/{name}/scale") in calls
     probes = [(pod, argv) for pod, argv in live.pods.execs[execs:] if "DagBag" in " ".join(argv)]
     assert probes and all(pod.startswith("airflow-scheduler-") for pod, _ in probes)
+    forwarded = {p.split("/")[-2] for m, p in calls if m == "PORTFORWARD"}
+    assert forwarded and all(pod.startswith("airflow-web-") for pod in forwarded), calls
+    assert len(forwarded) >= 2, "the API was not reached again in the restarted pod"
     assert live.replicas() == {**{n: 1 for n in AIRFLOW}, MLFLOW: 1}
 
 
@@ -250,7 +261,10 @@ def test_mlflow_restore_on_kubernetes(live: LivePlatform) -> None:
     code, output = live.game_day(live.profile("mlflow"), MLFLOW_RESTORE, "--allow-destructive")
     assert code == 0 and _passed(output), output[-4000:]
     scale = ("PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/{MLFLOW}/scale")
-    assert live.kube.requests()[before:].count(scale) == 2
+    calls = live.kube.requests()[before:]
+    assert calls.count(scale) == 2
+    forwarded = {p.split("/")[-2] for m, p in calls if m == "PORTFORWARD"}
+    assert len(forwarded) >= 2 and all(pod.startswith(f"{MLFLOW}-") for pod in forwarded)
     assert live.replicas()[MLFLOW] == 1
 
 

@@ -29,7 +29,8 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 from drtests.platform import JobRun, PodRecovery, PodTimes, TestJobResult
-from drtests.platform.podexec import ExecResult, handshake_status, run_in_pod
+from drtests.platform.podexec import ExecResult, handshake_status, refusal, run_in_pod
+from drtests.platform.portforward import PodPortForward
 from drtests.platform.selectors import require_narrow, selector_matches, selector_string
 from drtests.results import CheckResult, Finding
 
@@ -73,6 +74,12 @@ WATCHED: dict[str, Access] = {
 #: ``kubectl exec`` (Airflow's DagBag in the scheduler's pod): a websocket GET, which API
 #: servers authorize as ``get`` and, since Kubernetes 1.35, as ``create`` too
 EXEC_ACCESS: tuple[Access, ...] = (("create", "", "pods", "exec"), ("get", "", "pods", "exec"))
+#: ``kubectl port-forward`` (Airflow's API and MLflow's tracking server reached from outside
+#: the cluster when the profile gives no URL): a websocket GET like exec, authorized alike
+PORTFORWARD_ACCESS: tuple[Access, ...] = (
+    ("create", "", "pods", "portforward"),
+    ("get", "", "pods", "portforward"),
+)
 #: what a service's restore (§3 Airflow, §4 MLflow) does with its Deployments: read them,
 #: scale them, watch them and their pods to ready
 DEPLOYMENT_RESTORE_ACCESS: tuple[Access, ...] = (
@@ -87,7 +94,7 @@ REQUIRED_ACCESS: tuple[Access, ...] = tuple(
     sorted(
         {
             a
-            for a in (*API_CALLS.values(), *WATCHED.values(), *EXEC_ACCESS)
+            for a in (*API_CALLS.values(), *WATCHED.values(), *EXEC_ACCESS, *PORTFORWARD_ACCESS)
             if a[2] != "selfsubjectaccessreviews"
         },
         key=lambda a: (a[1], a[2], a[3], a[0]),
@@ -245,11 +252,21 @@ class KubernetesPlatform:
         selector = selector_string((obj or self._read(workload)).spec.selector)
         return require_narrow(selector, f"{self._kind(workload)}/{workload}")
 
-    def pods(self, selector: str) -> list[Any]:
+    def pods(self, selector: str, core: client.CoreV1Api | None = None) -> list[Any]:
         found = self._call(
-            "list pods", self.core.list_namespaced_pod, self.namespace, label_selector=selector
+            "list pods",
+            (core or self.core).list_namespaced_pod,
+            self.namespace,
+            label_selector=selector,
         )
         return [p for p in found.items if selector_matches(p.metadata.labels, selector)]
+
+    def _serving_pods(self, selector: str, core: client.CoreV1Api | None = None) -> list[Any]:
+        """Ready pods that are not terminating, by name: the first is the one exec and
+        port-forward use (a StatefulSet's ``readyReplicas`` still counts a Ready pod in its
+        grace period)."""
+        pods = [p for p in self.pods(selector, core) if _ready(p) and not _terminating(p)]
+        return sorted(pods, key=lambda p: str(p.metadata.name))
 
     def _watch(self, list_fn: Callable[..., Any], timeout: float, **kwargs: Any) -> Iterator[Any]:
         """Watch events until ``timeout``: asked of the server (timeoutSeconds) and held on
@@ -413,9 +430,7 @@ class KubernetesPlatform:
         return int(status.available_replicas or 0) >= updated
 
     def _ready_pods(self, selector: str) -> int:
-        """Ready pods that are not terminating: a StatefulSet's ``readyReplicas`` still
-        counts a Ready pod in its grace period."""
-        return sum(1 for p in self.pods(selector) if _ready(p) and not _terminating(p))
+        return len(self._serving_pods(selector))
 
     def _is_ready(self, kind: str, obj: Any, selector: str) -> bool:
         if not self._rolled_out(kind, obj):
@@ -635,12 +650,10 @@ class KubernetesPlatform:
         first one (the main container by convention; sidecars follow it). The rails see it
         first: a command run in a live pod is an action on that pod."""
         kind = self._kind(workload)
-        ready = [
-            p for p in self.pods(self._selector(workload)) if _ready(p) and not _terminating(p)
-        ]
+        ready = self._serving_pods(self._selector(workload))
         if not ready:
             raise EnvironmentUnavailable(f"{kind}/{workload} has no Ready pod to run {argv[0]} in")
-        pod = min(ready, key=lambda p: str(p.metadata.name))
+        pod = ready[0]
         name = str(pod.metadata.name)
         containers = [c.name for c in (pod.spec.containers if pod.spec else None) or []]
         chosen = container or (containers[0] if containers else None)
@@ -656,13 +669,31 @@ class KubernetesPlatform:
                 timeout=timeout,
             )
         except ApiException as exc:
-            status = handshake_status(exc)
-            denied = ": this identity may not create pods/exec" if status == 403 else ""
             raise KubernetesAPIError(
-                f"Kubernetes exec in {self.namespace}/{name}: {status or ''} "
-                f"{'Forbidden' if status == 403 else exc.reason or ''}{denied}".replace("  ", " "),
-                status,
+                f"Kubernetes exec in {self.namespace}/{name}: {refusal(exc, 'exec')}",
+                handshake_status(exc),
             ) from None
+
+    # ------------------------------------------------------------ port-forward
+
+    def forward(self, workload: str, port: int) -> PodPortForward:
+        """``kubectl port-forward KIND/WORKLOAD :PORT``: a local address whose connections
+        reach ``port`` of a Ready pod of the workload, chosen per connection (close it
+        when done). It changes nothing in the cluster, so the rails are not asked."""
+        kind = self._kind(workload)
+        selector = self._selector(workload)  # read once: a restore scales, never reselects
+
+        def choose(core: client.CoreV1Api) -> str:
+            ready = self._serving_pods(selector, core)
+            if not ready:
+                raise EnvironmentUnavailable(
+                    f"{kind}/{workload} has no Ready pod to forward port {port} to"
+                )
+            return str(ready[0].metadata.name)
+
+        return PodPortForward(
+            self.api, self.namespace, choose, port, f"{kind}/{workload}:{port}", self.timeout
+        )
 
     def require_access(self, needed: tuple[Access, ...], purpose: str) -> None:
         """Refuse, before anything is changed, a procedure whose verbs this identity lacks;

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -22,6 +23,7 @@ STDOUT, STDERR, STATUS = 1, 2, 3
 #: a websocket frame of stdin at most this large
 CHUNK = 64 * 1024
 _HANDSHAKE = re.compile(r"Handshake status (\d{3})")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,27 @@ def handshake_status(exc: ApiException) -> int:
     return int(found.group(1)) if found else 0
 
 
+def refusal(exc: ApiException, subresource: str) -> str:
+    """Why the API server refused an exec or port-forward, e.g. "403 Forbidden: this
+    identity may not create pods/exec"."""
+    status = handshake_status(exc)
+    if status == 403:
+        return f"403 Forbidden: this identity may not create pods/{subresource}"
+    return f"{status or ''} {exc.reason or ''}".strip()
+
+
+def open_websocket(open_: Callable[[], T]) -> T:
+    """Open an exec or port-forward stream; a refused handshake is the ``ApiException`` it
+    is (the client fails to decode the body of its own exception and raises an
+    AttributeError while handling it)."""
+    try:
+        return open_()
+    except AttributeError as exc:
+        if isinstance(exc.__context__, ApiException):
+            raise exc.__context__ from None
+        raise
+
+
 def run_in_pod(
     api: client.ApiClient,
     namespace: str,
@@ -64,8 +87,8 @@ def run_in_pod(
     # stream() swaps the request method of the client it is given: a client of its own
     core = client.CoreV1Api(client.ApiClient(api.configuration))
     extra: dict[str, Any] = {"container": container} if container else {}
-    try:
-        ws = stream(
+    ws = open_websocket(
+        lambda: stream(
             core.connect_get_namespaced_pod_exec,
             pod,
             namespace,
@@ -79,12 +102,7 @@ def run_in_pod(
             _request_timeout=min(timeout, 60.0),
             **extra,
         )
-    except AttributeError as exc:
-        # the client fails to decode the body of its own refused-handshake exception: the
-        # refusal is the exception it was handling
-        if isinstance(exc.__context__, ApiException):
-            raise exc.__context__ from None
-        raise
+    )
     try:
         if stdin is not None:
             for start in range(0, len(stdin), CHUNK):
