@@ -19,7 +19,7 @@ from drtests.faults.base import Fault, RevertIncomplete, require
 from drtests.faults.database import DatabaseTarget, undo_dump
 from drtests.killpoints import kill_point
 from drtests.metastore.schema import REQUIRED_TABLES, SEQUENCE_PREFIX
-from drtests.postgres import check_dump_readable, replace_database
+from drtests.postgres import check_dump_readable, replace_database, write_despite_lock_conflicts
 
 
 def _bypass_fks(conn: psycopg.Connection[Any]) -> None:
@@ -268,10 +268,14 @@ class DropMetastoreSchema(Fault[DatabaseTarget]):
         return {"snapshot": str(undo_dump(target, "schema"))}
 
     def apply(self, target: DatabaseTarget, undo: dict[str, Any]) -> None:
-        with target.connect() as conn, conn.transaction():
+        def drop(conn: psycopg.Connection[Any]) -> None:
             conn.execute("DROP SCHEMA public CASCADE")
             kill_point("mid-damage")
             conn.execute("CREATE SCHEMA public")
+
+        # every table locked in turn while HMS keeps reading: a deadlock is retried
+        with target.connect() as conn:
+            write_despite_lock_conflicts(conn, drop)
 
     def revert(self, target: DatabaseTarget, undo: dict[str, Any]) -> str:
         with target.connect() as conn:
