@@ -636,23 +636,36 @@ def test_the_readme_role_is_the_access_table() -> None:
 # ------------------------------------------------------------------ exec
 
 
-@pytest.fixture
-def exec_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.ApiClient]:
-    """A scheduler Deployment whose pods run commands in this machine's environment."""
+def _one_deployment(
+    kube_emulator: KubeEmulator, name: str, component: str, container: Any
+) -> Iterator[client.ApiClient]:
+    """A Deployment of one pod whose container is ``container`` (``fixtures.kube_pods``)."""
     from fixtures.kube_controllers import ClusterControllers, workload
-    from fixtures.kube_pods import Container, ProcessPods
+    from fixtures.kube_pods import ProcessPods
 
     api = _api(kube_emulator.url)
     pods = ProcessPods()
-    pods.add("airflow-scheduler", Container(dict(os.environ), tmp_path))
+    pods.add(name, container)
     kube_emulator.rules.pods = pods
     client.AppsV1Api(api).create_namespaced_deployment(
-        NS, workload("deployment", NS, "airflow-scheduler", 1, "scheduler")
+        NS, workload("deployment", NS, name, 1, component)
     )
     controllers = ClusterControllers(api, NS, runtime=pods)
-    settled(api, NS, 1)
-    yield api
-    controllers.close()
+    try:
+        settled(api, NS, 1)
+        yield api
+    finally:
+        controllers.close()
+        pods.stop_all()
+
+
+@pytest.fixture
+def exec_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.ApiClient]:
+    """A scheduler Deployment whose pods run commands in this machine's environment."""
+    from fixtures.kube_pods import Container
+
+    container = Container(dict(os.environ), tmp_path)
+    yield from _one_deployment(kube_emulator, "airflow-scheduler", "scheduler", container)
 
 
 def _scheduler(url: str, authorize: Callable[[str, str], None]) -> KubernetesPlatform:
@@ -735,12 +748,9 @@ def web_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.
     import sys
 
     from drtests.processes import ManagedProcess, free_port, http_ok
-    from fixtures.kube_controllers import ClusterControllers, workload
-    from fixtures.kube_pods import Container, ProcessPods
+    from fixtures.kube_pods import Container
 
-    api = _api(kube_emulator.url)
     port = free_port()
-    pods = ProcessPods()
 
     def serve(pod: str) -> ManagedProcess:
         argv = [sys.executable, "-c", POD_SERVER, pod, str(port)]
@@ -749,16 +759,8 @@ def web_cluster(kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[client.
     def answers() -> bool:
         return http_ok(f"http://127.0.0.1:{port}/")
 
-    pods.add("airflow-web", Container(dict(os.environ), tmp_path, serve, answers, {8080: port}))
-    kube_emulator.rules.pods = pods
-    client.AppsV1Api(api).create_namespaced_deployment(
-        NS, workload("deployment", NS, "airflow-web", 1, "web")
-    )
-    controllers = ClusterControllers(api, NS, runtime=pods)
-    settled(api, NS, 1)
-    yield api
-    controllers.close()
-    pods.stop_all()
+    container = Container(dict(os.environ), tmp_path, serve, answers, {8080: port})
+    yield from _one_deployment(kube_emulator, "airflow-web", "web", container)
 
 
 def _web(url: str, tmp_path: Path) -> KubernetesPlatform:
