@@ -221,6 +221,7 @@ _REPORT_OPTION_ACTIONS = {
     "trust": "report verify",
     "key": "report sign",
     "cert": "report sign",
+    "tsa": "report sign",
     "status": "report follow-up",
     "by": "report follow-up",
     "note": "report follow-up",
@@ -256,9 +257,13 @@ def _report(args: argparse.Namespace, _: list[str]) -> int:
         return verify_folder(folders, args.head, args.trust)
     if args.paths and args.paths[0] == "sign":
         if len(args.paths) != 2 or not args.key or not args.cert:
-            raise DRError("usage: drtests report sign DIR --key KEY.pem --cert CERT.pem")
-        signed = sign_run(Path(args.paths[1]), args.key, args.cert)
+            raise DRError(
+                "usage: drtests report sign DIR --key KEY.pem --cert CERT.pem [--tsa URL]"
+            )
+        signed = sign_run(Path(args.paths[1]), args.key, args.cert, args.tsa)
         print(f"{args.paths[1]}: signed by {signed.signer}; manifest head {signed.head}")
+        if args.tsa:
+            print(f"PDF signature time-stamped by {args.tsa} (PAdES B-T)")
         print(f"signatures in {signed.folder} (checked by: drtests report verify DIR)")
         return 0
     folders = [Path(p) for p in args.paths]
@@ -663,6 +668,12 @@ def build_parser() -> argparse.ArgumentParser:
         "$DRTESTS_KEY_PASSPHRASE)",
     )
     rp.add_argument("--cert", type=Path, help="with sign: the signer's certificate (PEM)")
+    rp.add_argument(
+        "--tsa",
+        metavar="URL",
+        help="with sign: an RFC 3161 time-stamping authority whose token the PDF signature "
+        "carries (PAdES B-T); verify then checks it against --trust",
+    )
     rp.add_argument("--status", help="with follow-up: open, in-progress, closed, risk-accepted")
     rp.add_argument("--by", help="with follow-up: who records it")
     rp.add_argument("--note", help="with follow-up: what was done")

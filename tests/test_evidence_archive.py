@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pikepdf
@@ -41,6 +42,7 @@ def _identity(
     passphrase: bytes | None = None,
     expired: bool = False,
     usage: str = "sign",
+    time_stamping: bool = False,
 ) -> tuple[Path, Path, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A key and its certificate, self-signed or issued by ``issuer``, as PEM files."""
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
@@ -50,9 +52,13 @@ def _identity(
     )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     signing_key, issuer_name = (key, subject) if issuer is None else (issuer[0], issuer[1].subject)
+    builder = x509.CertificateBuilder()
+    if time_stamping:  # what RFC 3161 asks of a TSA's certificate
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]), True
+        )
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -418,3 +424,87 @@ def test_an_option_of_another_action_is_refused_not_ignored(
     assert refusal in done.stderr
     assert "Traceback" not in done.stderr
     assert {p.name: p.read_bytes() for p in run_folder.iterdir() if p.is_file()} == before
+
+
+# ------------------------------------------------------------------ time stamps (PAdES B-T)
+
+
+@pytest.fixture
+def tsa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An RFC 3161 time-stamping authority over HTTP (pyHanko's test TSA behind a real
+    HTTP server), issued by a CA of its own: its URL and that CA's certificate."""
+    import http.server
+    import threading
+
+    from asn1crypto import keys, tsp
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.timestamps import DummyTimeStamper
+
+    _, ca_file, ca_key, ca = _identity(tmp_path, "tsa-ca")
+    _, _, key, cert = _identity(tmp_path, "tsa", issuer=(ca_key, ca), time_stamping=True)
+    stamper = DummyTimeStamper(
+        tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        tsa_key=keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+    )
+
+    class Authority(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = tsp.TimeStampReq.load(self.rfile.read(int(self.headers["Content-Length"])))
+            body = stamper.request_tsa_response(request).dump()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Authority)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", ca_file
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_time_stamped_signature_is_pades_b_t_and_its_authority_is_checked(
+    run_folder: Path, tmp_path: Path, tsa: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    url, tsa_ca = tsa
+    _, ca_file, ca_key, ca = _identity(tmp_path, "evidence-ca")
+    key, cert, _, _ = _identity(tmp_path, "operator", issuer=(ca_key, ca))
+    sign_run(run_folder, key, cert, tsa_url=url)
+    with (run_folder / "signature" / "report.signed.pdf").open("rb") as handle:
+        attributes = PdfFileReader(handle).embedded_signatures[0].signer_info["unsigned_attrs"]
+        assert "signature_time_stamp_token" in [a["type"].native for a in attributes]
+    both = tmp_path / "both.pem"
+    both.write_bytes(ca_file.read_bytes() + tsa_ca.read_bytes())
+    assert verify_folder([run_folder], trust=both) == 0
+    out = capsys.readouterr().out
+    assert "time-stamped 20" in out and "by Common Name: tsa (PAdES B-T)" in out
+    problems, _ = verify_signatures(run_folder, load_trust(ca_file))  # the TSA's CA left out
+    assert [(p.kind, p.detail) for p in problems] == [
+        ("signature-untrusted", "time stamp by Common Name: tsa: not a trusted TSA")
+    ]
+
+
+def test_an_unreachable_time_stamping_authority_signs_nothing(
+    run_folder: Path, tmp_path: Path
+) -> None:
+    from drtests.processes import free_port
+
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+    url = f"http://127.0.0.1:{free_port()}/"
+    with pytest.raises(DRError, match=r"time-stamping authority .*Connection refused.*nothing"):
+        sign_run(run_folder, key, cert, tsa_url=url)
+    assert not (run_folder / "signature").exists()
+    assert not [p for p in run_folder.parent.iterdir() if p.name.startswith(".signature-")]

@@ -4,8 +4,10 @@ signature of the manifest head, each checkable without drtests.
 Nothing of the signed folder changes: the signatures go to ``signature/`` beside it, which
 the manifest leaves out (a signature cannot be part of what it signs).
 
-- ``signature/report.signed.pdf``: ``report.pdf`` plus an incremental PAdES B-B signature;
-  its signed revision is byte for byte the manifest's ``report.pdf``.
+- ``signature/report.signed.pdf``: ``report.pdf`` plus an incremental PAdES signature
+  (B-B; B-T with the token of an RFC 3161 time-stamping authority, so the time of signing
+  is not only the signer's word); its signed revision is byte for byte the manifest's
+  ``report.pdf``.
 - ``signature/manifest-head.txt`` and ``manifest-head.sig``: the head and its SHA-256
   signature as ``openssl dgst -sha256 -sign`` makes it (RSA PKCS#1 v1.5 or ECDSA).
 - ``signature/signer.pem``: the signer's certificate.
@@ -121,10 +123,12 @@ def _passphrase() -> bytes | None:
     return value.encode() if value else None
 
 
-def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
-    """Sign an intact run folder; refuses one whose files differ from its manifest."""
+def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None = None) -> Signed:
+    """Sign an intact run folder; refuses one whose files differ from its manifest. With
+    ``tsa_url`` the PDF signature carries that authority's time stamp (PAdES B-T)."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
+    from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
 
     if not folder.is_dir():
         raise DRError(f"{folder}: not a run folder (no such directory)")
@@ -164,7 +168,24 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
             (folder / CHAINED_LAST).open("rb") as source,
             (partial / SIGNED_PDF).open("wb") as target,
         ):
-            signers.sign_pdf(IncrementalPdfFileWriter(source), meta, signer=signer, output=target)
+            try:
+                signers.sign_pdf(
+                    IncrementalPdfFileWriter(source),
+                    meta,
+                    signer=signer,
+                    timestamper=(
+                        HTTPTimeStamper(tsa_url, timeout=30)  # type: ignore[no-untyped-call]
+                        if tsa_url
+                        else None
+                    ),
+                    output=target,
+                )
+            except (OSError, ValueError) as exc:  # pyHanko's TimestampRequestError is an OSError
+                if tsa_url is None:
+                    raise
+                raise DRError(
+                    f"time-stamping authority {tsa_url}: {_root_cause(exc)}; nothing was signed"
+                ) from None
         text = f"{head}\n".encode()
         (partial / HEAD_TEXT).write_bytes(text)
         (partial / HEAD_SIGNATURE).write_bytes(_sign_bytes(key, text))
@@ -175,6 +196,16 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path) -> Signed:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return Signed(out, head, cert.subject.rfc4514_string())
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a chain (pyHanko wraps the HTTP client's error, which wraps
+    the socket's), on one line."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    found = text.find("[Errno")
+    return (text[found:] if found >= 0 else text).splitlines()[0].rstrip("')\"")[:200]
 
 
 def check_pdf_names_its_evidence(folder: Path) -> list[Problem]:
@@ -242,12 +273,15 @@ def verify_signatures(
     if reason := _unusable(signer):
         problems.append(Problem("signature-untrusted", f"{SIGNATURES}/{SIGNER_CERT}", reason))
     problems += _verify_head_signature(folder, signer)
-    problems += _verify_pdf_signature(folder, signer, anchors)
+    pdf_problems, stamp = _verify_pdf_signature(folder, signer, anchors, trust is not None)
+    problems += pdf_problems
     notes: list[str] = []
     if not problems:
         notes.append(f"manifest head and PDF signed by {signer.subject.rfc4514_string()}")
+        if stamp:
+            notes.append(stamp)
         if trust is None:
-            notes.append("signer's certificate not checked against a trust anchor (--trust)")
+            notes.append("certificates not checked against a trust anchor (--trust)")
     return problems, notes
 
 
@@ -319,8 +353,9 @@ class _Reasons(logging.Handler):
 
 
 def _verify_pdf_signature(
-    folder: Path, signer: x509.Certificate, anchors: list[x509.Certificate]
-) -> list[Problem]:
+    folder: Path, signer: x509.Certificate, anchors: list[x509.Certificate], trust_given: bool
+) -> tuple[list[Problem], str | None]:
+    """The PDF signature's problems, and what its time stamp says (None: it has none)."""
     from asn1crypto import x509 as asn1_x509
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -331,12 +366,12 @@ def _verify_pdf_signature(
     where = f"{SIGNATURES}/{SIGNED_PDF}"
     path = folder / SIGNATURES / SIGNED_PDF
     if not path.exists():
-        return [Problem("signature-missing", where)]
+        return [Problem("signature-missing", where)], None
     signed = path.read_bytes()
     try:
         original = (folder / CHAINED_LAST).read_bytes()
     except FileNotFoundError:
-        return [Problem("signature-mismatch", where, f"{CHAINED_LAST} is gone")]
+        return [Problem("signature-mismatch", where, f"{CHAINED_LAST} is gone")], None
     roots = [
         asn1_x509.Certificate.load(a.public_bytes(serialization.Encoding.DER)) for a in anchors
     ]
@@ -350,7 +385,7 @@ def _verify_pdf_signature(
             reader = PdfFileReader(handle)
             embedded = reader.embedded_signatures
             if not embedded:
-                return [Problem("signature-missing", where, "the PDF carries no signature")]
+                return [Problem("signature-missing", where, "the PDF carries no signature")], None
             embedded_signer = embedded[0].signer_cert.dump()
             status = validate_pdf_signature(
                 embedded[0],
@@ -361,7 +396,7 @@ def _verify_pdf_signature(
                 ),
             )
     except Exception as exc:  # pyHanko's errors: a damaged signature or file
-        return [Problem("signature-invalid", where, str(exc).splitlines()[0][:200])]
+        return [Problem("signature-invalid", where, str(exc).splitlines()[0][:200])], None
     finally:
         logger.removeHandler(reasons)
         logger.propagate = propagate
@@ -386,4 +421,14 @@ def _verify_pdf_signature(
         problems.append(
             Problem("signature-mismatch", where, f"what was signed is not this {CHAINED_LAST}")
         )
-    return problems
+    stamp = status.timestamp_validity
+    if stamp is None:
+        return problems, None
+    authority = stamp.signing_cert.subject.human_friendly
+    if not (stamp.intact and stamp.valid):
+        problems.append(Problem("signature-invalid", where, "its time stamp does not match it"))
+    elif not stamp.trusted and trust_given:
+        problems.append(
+            Problem("signature-untrusted", where, f"time stamp by {authority}: not a trusted TSA")
+        )
+    return problems, f"time-stamped {stamp.timestamp.isoformat()} by {authority} (PAdES B-T)"
