@@ -233,9 +233,13 @@ def _refuse_options_of_other_actions(args: argparse.Namespace) -> None:
     verify --key K`` would otherwise look like a check made with that key."""
     first = args.paths[0] if args.paths else ""
     action = f"report {first}" if first in ("verify", "sign", "follow-up") else "report DIR…"
-    for option, owner in _REPORT_OPTION_ACTIONS.items():
-        if owner != action and getattr(args, option) not in (None, False):
-            raise DRError(f"drtests {action} does not take --{option} (it is for: {owner})")
+    misplaced = [
+        f"--{option} (it is for: {owner})"
+        for option, owner in _REPORT_OPTION_ACTIONS.items()
+        if owner != action and getattr(args, option) not in (None, False)
+    ]
+    if misplaced:
+        raise DRError(f"drtests {action} does not take {', '.join(misplaced)}")
 
 
 def _report(args: argparse.Namespace, _: list[str]) -> int:

@@ -4,6 +4,7 @@ every page numbered and naming its run and evidence, sign-off last), and the sig
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -429,10 +430,21 @@ def test_an_option_of_another_action_is_refused_not_ignored(
 # ------------------------------------------------------------------ time stamps (PAdES B-T)
 
 
+@dataclasses.dataclass
+class Authority:
+    """A time-stamping authority under test: its URL, its CA, and how it behaves."""
+
+    url: str
+    ca_file: Path
+    #: "honest", or a lie: "garbage", "http-500", "html", "refuses", "replays", "no-eku"
+    mode: str = "honest"
+    replies: list[bytes] = dataclasses.field(default_factory=list)
+
+
 @pytest.fixture
-def tsa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def tsa(tmp_path: Path) -> Iterator[Authority]:
     """An RFC 3161 time-stamping authority over HTTP (pyHanko's test TSA behind a real
-    HTTP server), issued by a CA of its own: its URL and that CA's certificate."""
+    HTTP server), issued by a CA of its own, that can be told to lie."""
     import http.server
     import threading
 
@@ -441,24 +453,51 @@ def tsa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     from pyhanko.sign.timestamps import DummyTimeStamper
 
     _, ca_file, ca_key, ca = _identity(tmp_path, "tsa-ca")
-    _, _, key, cert = _identity(tmp_path, "tsa", issuer=(ca_key, ca), time_stamping=True)
-    stamper = DummyTimeStamper(
-        tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-        tsa_key=keys.PrivateKeyInfo.load(
-            key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        ),
-    )
 
-    class Authority(http.server.BaseHTTPRequestHandler):
+    def stamper(name: str, time_stamping: bool) -> DummyTimeStamper:
+        _, _, key, cert = _identity(
+            tmp_path, name, issuer=(ca_key, ca), time_stamping=time_stamping
+        )
+        der = serialization.Encoding.DER
+        return DummyTimeStamper(
+            tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(der)),
+            tsa_key=keys.PrivateKeyInfo.load(
+                key.private_bytes(
+                    der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            ),
+        )
+
+    honest, without_eku = stamper("tsa", True), stamper("tsa-no-eku", False)
+    authority = Authority("", ca_file)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             request = tsp.TimeStampReq.load(self.rfile.read(int(self.headers["Content-Length"])))
-            body = stamper.request_tsa_response(request).dump()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/timestamp-reply")
+            mode, kind, code = authority.mode, "application/timestamp-reply", 200
+            if mode == "refuses":
+                status = tsp.PKIStatusInfo(
+                    {
+                        "status": "rejection",
+                        "status_string": ["policy not supported"],
+                        "fail_info": {"unaccepted_policy"},
+                    }
+                ).dump()
+                body = b"\x30" + bytes([len(status)]) + status  # a TimeStampResp of its status
+            elif mode == "garbage":
+                body = b"\x30\x82\x01\x00 not DER at all"
+            elif mode == "html":
+                kind, body = "text/html", b"<html>sign in</html>"
+            elif mode == "http-500":
+                code, body = 500, b"internal error"
+            elif mode == "replays" and authority.replies:
+                body = authority.replies[0]
+            else:
+                answer = (without_eku if mode == "no-eku" else honest).request_tsa_response(request)
+                body = answer.dump()
+            authority.replies.append(body)
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -466,35 +505,83 @@ def tsa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Authority)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    authority.url = f"http://127.0.0.1:{server.server_address[1]}/"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", ca_file
+    yield authority
     server.shutdown()
     server.server_close()
 
 
 def test_a_time_stamped_signature_is_pades_b_t_and_its_authority_is_checked(
-    run_folder: Path, tmp_path: Path, tsa: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+    run_folder: Path, tmp_path: Path, tsa: Authority, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    url, tsa_ca = tsa
     _, ca_file, ca_key, ca = _identity(tmp_path, "evidence-ca")
     key, cert, _, _ = _identity(tmp_path, "operator", issuer=(ca_key, ca))
-    sign_run(run_folder, key, cert, tsa_url=url)
+    sign_run(run_folder, key, cert, tsa_url=tsa.url)
     with (run_folder / "signature" / "report.signed.pdf").open("rb") as handle:
         attributes = PdfFileReader(handle).embedded_signatures[0].signer_info["unsigned_attrs"]
         assert "signature_time_stamp_token" in [a["type"].native for a in attributes]
     both = tmp_path / "both.pem"
-    both.write_bytes(ca_file.read_bytes() + tsa_ca.read_bytes())
+    both.write_bytes(ca_file.read_bytes() + tsa.ca_file.read_bytes())
     assert verify_folder([run_folder], trust=both) == 0
     out = capsys.readouterr().out
-    assert "time-stamped 20" in out and "by Common Name: tsa (PAdES B-T)" in out
+    assert "time-stamped 20" in out and "by CN=tsa (PAdES B-T)" in out
     problems, _ = verify_signatures(run_folder, load_trust(ca_file))  # the TSA's CA left out
     assert [(p.kind, p.detail) for p in problems] == [
-        ("signature-untrusted", "time stamp by Common Name: tsa: not a trusted TSA")
+        ("signature-untrusted", "time stamp by CN=tsa: not a trusted TSA")
     ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("garbage", "its reply is not a readable time-stamp reply"),
+        ("http-500", "answered HTTP 500"),
+        ("html", "answered text/html, not a time-stamp reply"),
+        ("refuses", "refused the request (rejection: policy not supported; unaccepted_policy)"),
+        ("replays", "its reply answers another request (nonce mismatch"),
+        ("no-eku", "its certificate (CN=tsa-no-eku) lacks the timeStamping extended key usage"),
+    ],
+)
+def test_a_lying_time_stamping_authority_signs_nothing(
+    mode: str, said: str, run_folder: Path, tmp_path: Path, tsa: Authority
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+    tsa.mode = mode
+    with pytest.raises(DRError) as refused:
+        sign_run(run_folder, key, cert, tsa_url=tsa.url)
+    assert str(refused.value).startswith(f"time-stamping authority {tsa.url}: {said}")
+    assert str(refused.value).endswith("; nothing was signed")
+    assert not (run_folder / "signature").exists()
+    assert not [p for p in run_folder.parent.iterdir() if p.name.startswith(".signature-")]
+
+
+@pytest.mark.parametrize("url", ["", "127.0.0.1:9/", "ftp://127.0.0.1/"])
+def test_a_time_stamping_url_that_is_not_http_is_refused(
+    url: str, run_folder: Path, tmp_path: Path
+) -> None:
+    key, cert, _, _ = _identity(tmp_path, "auditor")
+    with pytest.raises(DRError, match="not an http:// or https:// URL"):
+        sign_run(run_folder, key, cert, tsa_url=url)
+    assert not (run_folder / "signature").exists()
+
+
+def test_a_certificate_for_another_purpose_does_not_sign_and_trust_needs_a_signature(
+    run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TSA's certificate is not a document signer (``openssl cms -verify`` rejects it);
+    ``--trust`` on a folder that is not signed is a failed check, not a silent pass."""
+    key, cert, _, _ = _identity(tmp_path, "tsa-only", time_stamping=True)
+    with pytest.raises(DRError, match=r"extended key usage \(timeStamping\) does not include"):
+        sign_run(run_folder, key, cert)
+    assert verify_folder([run_folder], trust=cert) == 1
+    out = capsys.readouterr().out
+    assert "signature-missing: signature/ (--trust given: not signed)" in out
+    assert "intact (manifest.sha256.json verified)" in out
 
 
 def test_an_unreachable_time_stamping_authority_signs_nothing(

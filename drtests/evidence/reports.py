@@ -43,19 +43,27 @@ def verify_folder(
     for folder in folders:
         if not folder.is_dir():
             raise DRError(f"{folder}: not a run folder (no such directory)")
-        problems = verify_manifest(folder, expected_head)
-        problems += check_pdf_names_its_evidence(folder)
+        file_problems = verify_manifest(folder, expected_head)
+        file_problems += check_pdf_names_its_evidence(folder)
         signature_problems, notes = verify_signatures(folder, anchors)
-        problems += signature_problems
-        if problems:
+        if anchors is not None and not (folder / SIGNATURES).is_dir():
+            signature_problems.append(
+                Problem("signature-missing", f"{SIGNATURES}/", "--trust given: not signed")
+            )
+        for problem in file_problems + signature_problems:
+            print(f"{folder}: {problem}")
+        if file_problems or signature_problems:
             status = 1
-            for problem in problems:
-                print(f"{folder}: {problem}")
-        else:
+        if not file_problems:
             print(f"{folder}: intact ({MANIFEST} verified)")
+        if not signature_problems:
             for note in notes:
                 print(f"{folder}: {note}")
-        print(f"{folder}: manifest head {recorded_head(folder) or '(none)'}")
+        recorded = recorded_head(folder) or "(none)"
+        if file_problems:  # not the head of the folder as it is now
+            print(f"{folder}: manifest head recorded {recorded} (the files no longer match it)")
+        else:
+            print(f"{folder}: manifest head {recorded}")
         if evidence := recorded_evidence_head(folder):
             print(f"{folder}: evidence head {evidence} (in report.pdf's footer: every file but it)")
     return status

@@ -128,7 +128,8 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None 
     ``tsa_url`` the PDF signature carries that authority's time stamp (PAdES B-T)."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
-    from pyhanko.sign.timestamps.requests_client import HTTPTimeStamper
+
+    from drtests.evidence.timestamping import AuthorityTimeStamper, TimestampFailed
 
     if not folder.is_dir():
         raise DRError(f"{folder}: not a run folder (no such directory)")
@@ -145,6 +146,7 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None 
         raise DRError(f"certificate {cert_file} is not the certificate of key {key_file}")
     if reason := _unusable(cert):  # verification would reject it: refuse now, not later
         raise DRError(f"certificate {cert_file} cannot sign evidence: {reason}")
+    stamper = AuthorityTimeStamper(tsa_url) if tsa_url is not None else None
     out = folder / SIGNATURES
     if out.exists():
         raise DRError(
@@ -173,18 +175,12 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None 
                     IncrementalPdfFileWriter(source),
                     meta,
                     signer=signer,
-                    timestamper=(
-                        HTTPTimeStamper(tsa_url, timeout=30)  # type: ignore[no-untyped-call]
-                        if tsa_url
-                        else None
-                    ),
+                    timestamper=stamper,
                     output=target,
                 )
-            except (OSError, ValueError) as exc:  # pyHanko's TimestampRequestError is an OSError
-                if tsa_url is None:
-                    raise
+            except TimestampFailed as exc:
                 raise DRError(
-                    f"time-stamping authority {tsa_url}: {_root_cause(exc)}; nothing was signed"
+                    f"time-stamping authority {tsa_url}: {exc}; nothing was signed"
                 ) from None
         text = f"{head}\n".encode()
         (partial / HEAD_TEXT).write_bytes(text)
@@ -196,16 +192,6 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None 
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return Signed(out, head, cert.subject.rfc4514_string())
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a chain (pyHanko wraps the HTTP client's error, which wraps
-    the socket's), on one line."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc) or type(exc).__name__
-    found = text.find("[Errno")
-    return (text[found:] if found >= 0 else text).splitlines()[0].rstrip("')\"")[:200]
 
 
 def check_pdf_names_its_evidence(folder: Path) -> list[Problem]:
@@ -307,7 +293,31 @@ def _unusable(cert: x509.Certificate) -> str | None:
         return None
     if not (usage.digital_signature or usage.content_commitment):
         return "its key usage allows neither digitalSignature nor nonRepudiation"
-    return None
+    return _not_for_documents(cert)
+
+
+#: extended key usages under which PDF readers accept a document signer (RFC 9336's
+#: documentSigning, S/MIME's emailProtection, Adobe's and Microsoft's document signing, any)
+DOCUMENT_SIGNING_USAGES = {
+    "1.3.6.1.5.5.7.3.36",
+    "1.3.6.1.5.5.7.3.4",
+    "1.2.840.113583.1.1.5",
+    "1.3.6.1.4.1.311.10.3.12",
+    "2.5.29.37.0",
+}
+
+
+def _not_for_documents(cert: x509.Certificate) -> str | None:
+    """A certificate whose extended key usage is restricted to other purposes (a TSA's, a
+    TLS server's) is refused by readers that check it, as ``openssl cms -verify`` does."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if any(u.dotted_string in DOCUMENT_SIGNING_USAGES for u in usages):
+        return None
+    names = ", ".join(getattr(u, "_name", u.dotted_string) for u in usages)
+    return f"its extended key usage ({names}) does not include signing documents"
 
 
 def _verify_head_signature(folder: Path, signer: x509.Certificate) -> list[Problem]:
@@ -362,6 +372,8 @@ def _verify_pdf_signature(
     from pyhanko.sign.validation.settings import KeyUsageConstraints
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
+
+    from drtests.evidence.timestamping import lacks_time_stamping_usage, subject_of
 
     where = f"{SIGNATURES}/{SIGNED_PDF}"
     path = folder / SIGNATURES / SIGNED_PDF
@@ -424,11 +436,17 @@ def _verify_pdf_signature(
     stamp = status.timestamp_validity
     if stamp is None:
         return problems, None
-    authority = stamp.signing_cert.subject.human_friendly
+    authority = subject_of(stamp.signing_cert)
+    by = f"time stamp by {authority}"
     if not (stamp.intact and stamp.valid):
         problems.append(Problem("signature-invalid", where, "its time stamp does not match it"))
-    elif not stamp.trusted and trust_given:
+    elif lacks_time_stamping_usage(stamp.signing_cert):  # no trust anchor needed to see it
         problems.append(
-            Problem("signature-untrusted", where, f"time stamp by {authority}: not a trusted TSA")
+            Problem(
+                "signature-untrusted", where, f"{by}: not a TSA's certificate (no timeStamping EKU)"
+            )
         )
-    return problems, f"time-stamped {stamp.timestamp.isoformat()} by {authority} (PAdES B-T)"
+    elif not stamp.trusted and trust_given:
+        problems.append(Problem("signature-untrusted", where, f"{by}: not a trusted TSA"))
+    stamped = f"{stamp.timestamp.isoformat()} by {authority}"
+    return problems, f"time-stamped {stamped} (PAdES B-T)"
