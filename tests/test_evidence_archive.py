@@ -436,7 +436,8 @@ class Authority:
 
     url: str
     ca_file: Path
-    #: "honest", or a lie: "garbage", "http-500", "html", "refuses", "replays", "no-eku"
+    #: "honest", or a lie: "garbage", "empty", "http-500", "html", "refuses", "replays",
+    #: "forged", "no-eku"
     mode: str = "honest"
     replies: list[bytes] = dataclasses.field(default_factory=list)
 
@@ -492,9 +493,13 @@ def tsa(tmp_path: Path) -> Iterator[Authority]:
                 code, body = 500, b"internal error"
             elif mode == "replays" and authority.replies:
                 body = authority.replies[0]
+            elif mode == "empty":
+                body = b""
             else:
                 answer = (without_eku if mode == "no-eku" else honest).request_tsa_response(request)
                 body = answer.dump()
+                if mode == "forged":  # the last byte is the token's signature's
+                    body = body[:-1] + bytes([body[-1] ^ 0xFF])
             authority.replies.append(body)
             self.send_response(code)
             self.send_header("Content-Type", kind)
@@ -521,7 +526,15 @@ def test_a_time_stamped_signature_is_pades_b_t_and_its_authority_is_checked(
 
     _, ca_file, ca_key, ca = _identity(tmp_path, "evidence-ca")
     key, cert, _, _ = _identity(tmp_path, "operator", issuer=(ca_key, ca))
-    sign_run(run_folder, key, cert, tsa_url=tsa.url)
+    command = [sys.executable, "-m", "drtests.cli", "report", "sign", str(run_folder)]
+    signing = subprocess.run(
+        [*command, "--key", str(key), "--cert", str(cert), "--tsa", tsa.url],
+        capture_output=True,
+        text=True,
+    )
+    assert signing.returncode == 0, signing.stderr
+    assert signing.stderr == ""  # pyHanko's path-building logs kept off the terminal
+    assert f"time-stamped by {tsa.url} (PAdES B-T)" in signing.stdout
     with (run_folder / "signature" / "report.signed.pdf").open("rb") as handle:
         attributes = PdfFileReader(handle).embedded_signatures[0].signer_info["unsigned_attrs"]
         assert "signature_time_stamp_token" in [a["type"].native for a in attributes]
@@ -540,6 +553,8 @@ def test_a_time_stamped_signature_is_pades_b_t_and_its_authority_is_checked(
     ("mode", "said"),
     [
         ("garbage", "its reply is not a readable time-stamp reply"),
+        ("empty", "answered an empty body"),
+        ("forged", "its token's signature does not verify (forged or damaged)"),
         ("http-500", "answered HTTP 500"),
         ("html", "answered text/html, not a time-stamp reply"),
         ("refuses", "refused the request (rejection: policy not supported; unaccepted_policy)"),

@@ -56,17 +56,21 @@ def verify_folder(
             status = 1
         if not file_problems:
             print(f"{folder}: intact ({MANIFEST} verified)")
-        if not signature_problems:
-            for note in notes:
-                print(f"{folder}: {note}")
+        for note in notes:  # each says what did check out
+            print(f"{folder}: {note}")
         recorded = recorded_head(folder) or "(none)"
-        if file_problems:  # not the head of the folder as it is now
-            print(f"{folder}: manifest head recorded {recorded} (the files no longer match it)")
-        else:
-            print(f"{folder}: manifest head {recorded}")
+        stale = " recorded" if file_problems else ""  # not the heads of the folder as it is
+        print(f"{folder}: manifest head{stale} {recorded}" + _stale(file_problems))
         if evidence := recorded_evidence_head(folder):
-            print(f"{folder}: evidence head {evidence} (in report.pdf's footer: every file but it)")
+            print(
+                f"{folder}: evidence head{stale} {evidence} (in report.pdf's footer: every "
+                "file but it)" + _stale(file_problems)
+            )
     return status
+
+
+def _stale(file_problems: list[Problem]) -> str:
+    return " (the files no longer match it)" if file_problems else ""
 
 
 def refuse_if_signed(folder: Path, action: str) -> None:

@@ -19,6 +19,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,13 +173,14 @@ def sign_run(folder: Path, key_file: Path, cert_file: Path, tsa_url: str | None 
             (partial / SIGNED_PDF).open("wb") as target,
         ):
             try:
-                signers.sign_pdf(
-                    IncrementalPdfFileWriter(source),
-                    meta,
-                    signer=signer,
-                    timestamper=stamper,
-                    output=target,
-                )
+                with _pyhanko_logs_kept():
+                    signers.sign_pdf(
+                        IncrementalPdfFileWriter(source),
+                        meta,
+                        signer=signer,
+                        timestamper=stamper,
+                        output=target,
+                    )
             except TimestampFailed as exc:
                 raise DRError(
                     f"time-stamping authority {tsa_url}: {exc}; nothing was signed"
@@ -259,15 +262,21 @@ def verify_signatures(
     if reason := _unusable(signer):
         problems.append(Problem("signature-untrusted", f"{SIGNATURES}/{SIGNER_CERT}", reason))
     problems += _verify_head_signature(folder, signer)
-    pdf_problems, stamp = _verify_pdf_signature(folder, signer, anchors, trust is not None)
+    pdf_problems, stamp, stamp_problems = _verify_pdf_signature(
+        folder, signer, anchors, trust is not None
+    )
+    if any(p.path.endswith(SIGNER_CERT) and p.kind == "signature-untrusted" for p in problems):
+        # pyHanko's path-building failure says the same of the PDF, in other words
+        pdf_problems = [p for p in pdf_problems if p.kind != "signature-untrusted"]
     problems += pdf_problems
     notes: list[str] = []
-    if not problems:
+    if not problems:  # the signer's checks hold, whatever the time stamp's say
         notes.append(f"manifest head and PDF signed by {signer.subject.rfc4514_string()}")
-        if stamp:
-            notes.append(stamp)
         if trust is None:
             notes.append("certificates not checked against a trust anchor (--trust)")
+    if stamp and not stamp_problems:
+        notes.append(stamp)
+    problems += stamp_problems
     return problems, notes
 
 
@@ -362,10 +371,27 @@ class _Reasons(logging.Handler):
             self.messages.append(record.getMessage().splitlines()[0])
 
 
+@contextmanager
+def _pyhanko_logs_kept() -> Iterator[_Reasons]:
+    """While pyHanko works, what it logs (path-building failures, with tracebacks) is kept
+    as reasons instead of reaching the user's terminal."""
+    reasons = _Reasons()
+    logger = logging.getLogger("pyhanko")
+    propagate = logger.propagate
+    logger.addHandler(reasons)
+    logger.propagate = False
+    try:
+        yield reasons
+    finally:
+        logger.removeHandler(reasons)
+        logger.propagate = propagate
+
+
 def _verify_pdf_signature(
     folder: Path, signer: x509.Certificate, anchors: list[x509.Certificate], trust_given: bool
-) -> tuple[list[Problem], str | None]:
-    """The PDF signature's problems, and what its time stamp says (None: it has none)."""
+) -> tuple[list[Problem], str | None, list[Problem]]:
+    """The PDF signature's problems, what its time stamp says (None: it has none) and the
+    time stamp's own problems."""
     from asn1crypto import x509 as asn1_x509
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -378,26 +404,25 @@ def _verify_pdf_signature(
     where = f"{SIGNATURES}/{SIGNED_PDF}"
     path = folder / SIGNATURES / SIGNED_PDF
     if not path.exists():
-        return [Problem("signature-missing", where)], None
+        return [Problem("signature-missing", where)], None, []
     signed = path.read_bytes()
     try:
         original = (folder / CHAINED_LAST).read_bytes()
     except FileNotFoundError:
-        return [Problem("signature-mismatch", where, f"{CHAINED_LAST} is gone")], None
+        return [Problem("signature-mismatch", where, f"{CHAINED_LAST} is gone")], None, []
     roots = [
         asn1_x509.Certificate.load(a.public_bytes(serialization.Encoding.DER)) for a in anchors
     ]
-    reasons = _Reasons()
-    logger = logging.getLogger("pyhanko")
-    propagate = logger.propagate
-    logger.addHandler(reasons)
-    logger.propagate = False
     try:
-        with path.open("rb") as handle:
+        with _pyhanko_logs_kept() as reasons, path.open("rb") as handle:
             reader = PdfFileReader(handle)
             embedded = reader.embedded_signatures
             if not embedded:
-                return [Problem("signature-missing", where, "the PDF carries no signature")], None
+                return (
+                    [Problem("signature-missing", where, "the PDF carries no signature")],
+                    None,
+                    [],
+                )
             embedded_signer = embedded[0].signer_cert.dump()
             status = validate_pdf_signature(
                 embedded[0],
@@ -408,10 +433,7 @@ def _verify_pdf_signature(
                 ),
             )
     except Exception as exc:  # pyHanko's errors: a damaged signature or file
-        return [Problem("signature-invalid", where, str(exc).splitlines()[0][:200])], None
-    finally:
-        logger.removeHandler(reasons)
-        logger.propagate = propagate
+        return [Problem("signature-invalid", where, str(exc).splitlines()[0][:200])], None, []
     problems = []
     other_signer = embedded_signer != signer.public_bytes(serialization.Encoding.DER)
     if other_signer:  # then the PDF's trust was judged against the wrong anchor: not its fault
@@ -425,7 +447,7 @@ def _verify_pdf_signature(
     if not (status.intact and status.valid):
         problems.append(Problem("signature-invalid", where, "the signed bytes were changed"))
     elif not status.trusted and not (other_signer and anchors == [signer]):
-        why = reasons.messages[-1] if reasons.messages else status.summary()
+        why = reasons.messages[0] if reasons.messages else status.summary()  # the signer's
         problems.append(Problem("signature-untrusted", where, why[:200]))
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         problems.append(Problem("signature-mismatch", where, "changed after it was signed"))
@@ -435,18 +457,25 @@ def _verify_pdf_signature(
         )
     stamp = status.timestamp_validity
     if stamp is None:
-        return problems, None
+        return problems, None, []
     authority = subject_of(stamp.signing_cert)
     by = f"time stamp by {authority}"
-    if not (stamp.intact and stamp.valid):
-        problems.append(Problem("signature-invalid", where, "its time stamp does not match it"))
+    stamp_problems = []
+    if not stamp.intact:
+        stamp_problems.append(
+            Problem("signature-invalid", where, f"{by}: stamps another signature (imprint)")
+        )
+    elif not stamp.valid:
+        stamp_problems.append(
+            Problem("signature-invalid", where, f"{by}: its signature does not verify")
+        )
     elif lacks_time_stamping_usage(stamp.signing_cert):  # no trust anchor needed to see it
-        problems.append(
+        stamp_problems.append(
             Problem(
                 "signature-untrusted", where, f"{by}: not a TSA's certificate (no timeStamping EKU)"
             )
         )
     elif not stamp.trusted and trust_given:
-        problems.append(Problem("signature-untrusted", where, f"{by}: not a trusted TSA"))
+        stamp_problems.append(Problem("signature-untrusted", where, f"{by}: not a trusted TSA"))
     stamped = f"{stamp.timestamp.isoformat()} by {authority}"
-    return problems, f"time-stamped {stamped} (PAdES B-T)"
+    return problems, f"time-stamped {stamped} (PAdES B-T)", stamp_problems

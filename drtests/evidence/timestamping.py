@@ -17,6 +17,8 @@ from asn1crypto import cms, core, tsp
 from cryptography import x509
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import extract_ts_certs, set_tsp_headers
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from drtests.errors import DRError
@@ -56,8 +58,10 @@ class AuthorityTimeStamper(TimeStamper):
             )
         except requests.Timeout:
             raise TimestampFailed(f"no answer within {self.timeout:g}s") from None
+        except requests.exceptions.SSLError as exc:
+            raise TimestampFailed(f"no TLS handshake ({_root_cause(exc)})") from None
         except (requests.RequestException, OSError) as exc:
-            raise TimestampFailed(_root_cause(exc)) from None
+            raise TimestampFailed(f"unreachable ({_root_cause(exc)})") from None
         if answer.status_code != 200:
             raise TimestampFailed(f"answered HTTP {answer.status_code} {answer.reason}".strip())
         kind = answer.headers.get("Content-Type", "").split(";")[0].strip()
@@ -66,6 +70,8 @@ class AuthorityTimeStamper(TimeStamper):
                 f"answered {kind or 'without a content type'}, not a time-stamp reply "
                 f"({REPLY_TYPE})"
             )
+        if not answer.content:
+            raise TimestampFailed("answered an empty body, not a time-stamp reply")
         return bytes(answer.content)
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
@@ -100,6 +106,13 @@ class AuthorityTimeStamper(TimeStamper):
         if info["message_imprint"]["hashed_message"].native != message_digest:
             raise TimestampFailed("its token stamps another document (message imprint mismatch)")
         store = SimpleCertificateStore()  # type: ignore[no-untyped-call]
+        # its signature only: whose it is and whether to trust it is for verification
+        context = ValidationContext(trust_roots=[], allow_fetching=False)
+        checked = await validate_tst_signed_data(
+            token["content"], context, lambda _: message_digest
+        )
+        if not (checked["intact"] and checked["valid"]):
+            raise TimestampFailed("its token's signature does not verify (forged or damaged)")
         signers = list(extract_ts_certs(token, store))
         if not signers:
             raise TimestampFailed("its token carries no certificate of the authority")
