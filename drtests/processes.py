@@ -218,6 +218,9 @@ class ManagedProcess:
                 user=self.user,
                 env=self.env,
                 preexec_fn=_die_with_parent(self.death_signal),
+                # a process group of its own: what it forks (Airflow's task runners and
+                # executors, a server's workers) ends with it, whenever it was forked
+                start_new_session=True,
             )
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float = 30) -> float:
@@ -266,13 +269,17 @@ class ManagedProcess:
             for pid in tree:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            self._end_group()
             self._proc.wait()
             wait_until(lambda: not any(_alive(pid) for pid in tree[1:]), 10, "killed processes")
 
     def stop(self, timeout: float = 15) -> None:
         """The stop signal, then kill -9 after ``timeout``; children the process left
         behind (a server's workers) are killed too, as a pod's end takes its containers."""
-        if self._proc is None or self._proc.poll() is not None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is not None:
+            self._end_group()  # it ended by itself: what it forked may not have
             return
         tree = descendants(self._proc.pid)
         self._proc.send_signal(self.stop_signal)
@@ -284,6 +291,14 @@ class ManagedProcess:
         for pid in tree:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        self._end_group()
+
+    def _end_group(self) -> None:
+        """kill -9 of what is left of the process's group: children forked after the
+        descendants were listed (during its shutdown) and orphaned since."""
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = 3) -> str:
         try:

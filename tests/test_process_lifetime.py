@@ -165,3 +165,45 @@ def test_a_server_whose_port_was_taken_is_started_again_on_another(tmp_path: Pat
             process.stop()
     assert len(ports) == 2, ports
     assert "Address already in use" in (tmp_path / "server.log").read_text()
+
+
+#: a server that, asked to stop, forks a worker that ignores the stop signal, and exits
+FORKS_WHILE_STOPPING = """
+import os, signal, sys, time
+def stop(*_):
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stdout.write(f"worker {os.getpid()}\\n"); sys.stdout.flush()
+        time.sleep(120)
+        os._exit(0)
+    time.sleep(0.5)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_child_forked_while_stopping_ends_with_its_process(tmp_path: Path) -> None:
+    """An Airflow scheduler's task runner forked during its shutdown once outlived the
+    test run (orphaned to init, missed by the list of descendants taken before the stop)."""
+    from drtests.processes import ManagedProcess
+
+    log = tmp_path / "server.log"
+    server = ManagedProcess("server", [sys.executable, "-c", FORKS_WHILE_STOPPING], log)
+    server.start()
+    server.wait_ready(lambda: "ready" in log.read_text(), timeout=30)
+    server.stop(timeout=10)
+    worker = int(log.read_text().split("worker ")[1].split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _gone(worker):
+        time.sleep(0.1)
+    assert _gone(worker), "the worker outlived its server"
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie only waits for init to reap it)."""
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
