@@ -11,15 +11,15 @@ pass or a pass into a failure.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
+
+from drtests.processes import dying_with_parent
 
 #: the longest a CPU hog runs, whatever happens to the run that started it
 HOG_LIMIT_S = 4 * 3600
@@ -29,11 +29,6 @@ _HOG = (
     "while time.monotonic() < end:\n"
     "    sum(range(10000))\n"
 )
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class CpuHog:
@@ -48,11 +43,12 @@ class CpuHog:
             self._procs.append(
                 subprocess.Popen(
                     # named with the run's pid, so that what it left behind can be found
-                    [sys.executable, "-c", _HOG, "drtests-cpu-hog", str(os.getpid())],
+                    dying_with_parent(
+                        [sys.executable, "-c", _HOG, "drtests-cpu-hog", str(os.getpid())]
+                    ),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
-                    preexec_fn=_die_with_parent,
                 )
             )
 

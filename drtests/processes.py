@@ -2,18 +2,21 @@
 
 Every child is started with ``PR_SET_PDEATHSIG`` so it dies with the runner, even after
 ``kill -9`` of pytest; :meth:`ManagedProcess.stop` is the clean path used by finalizers.
+The signal is set by an exec wrapper (util-linux's ``setpriv``), not by a ``preexec_fn``:
+Python code run between fork and exec in a process with other threads can deadlock, and
+one did, leaving ``Popen`` waiting for a child that never ran its command.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -24,15 +27,21 @@ from typing import Protocol
 from drtests import patience
 from drtests.errors import EnvironmentUnavailable
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+#: sets PR_SET_PDEATHSIG, then becomes the command (where setpriv is missing)
+_PDEATHSIG_SHIM = (
+    "import ctypes, os, sys; ctypes.CDLL(None, use_errno=True).prctl(1, int(sys.argv[1])); "
+    "os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
-    def preexec() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, sig)
-
-    return preexec
+def dying_with_parent(argv: Sequence[str], sig: int = signal.SIGKILL) -> list[str]:
+    """``argv`` run so that it receives ``sig`` when the thread that started it ends (the
+    runner's death included): ``setpriv --pdeathsig``, which then execs the command under
+    the same pid."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is not None:
+        return [setpriv, "--pdeathsig", signal.Signals(sig).name, "--", *argv]
+    return [sys.executable, "-c", _PDEATHSIG_SHIM, str(int(sig)), *argv]
 
 
 def _ephemeral_low() -> int:
@@ -211,13 +220,12 @@ class ManagedProcess:
         self.started_at = time.time()
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                self.argv,
+                dying_with_parent(self.argv, self.death_signal),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 user=self.user,
                 env=self.env,
-                preexec_fn=_die_with_parent(self.death_signal),
                 # a process group of its own: what it forks (Airflow's task runners and
                 # executors, a server's workers) ends with it, whenever it was forked
                 start_new_session=True,

@@ -207,3 +207,35 @@ def _gone(pid: int) -> bool:
         return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return True
+
+
+#: a runner that starts a long sleep the way the suite starts its servers, then waits
+RUNNER = """
+import subprocess, sys, time
+from drtests.processes import dying_with_parent
+child = subprocess.Popen(dying_with_parent(["/bin/sleep", "120"]))
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("path", [os.environ.get("PATH", ""), ""], ids=["setpriv", "shim"])
+def test_a_server_dies_with_a_runner_killed_by_kill_9(path: str) -> None:
+    """PR_SET_PDEATHSIG set by an exec wrapper (no Python between fork and exec, which can
+    deadlock in a runner with threads): util-linux's setpriv, or the shim without it."""
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}
+    runner = subprocess.Popen(
+        [sys.executable, "-c", RUNNER], stdout=subprocess.PIPE, env=env, text=True
+    )
+    assert runner.stdout is not None
+    child = int(runner.stdout.readline())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}/comm").read_text().strip() != "sleep":  # the wrapper exec'd
+        assert time.monotonic() < deadline, "the wrapper never became the command"
+        time.sleep(0.01)
+    runner.kill()
+    runner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _gone(child):
+        time.sleep(0.05)
+    assert _gone(child), "the server outlived its runner"
