@@ -38,7 +38,7 @@ def check_authority_url(url: str) -> str:
 
 
 def lacks_time_stamping_usage(cert: Any) -> bool:
-    """RFC 3161 §2.3: a TSA's certificate has exactly the timeStamping extended key usage."""
+    """RFC 3161 §2.3: a TSA's certificate carries the timeStamping extended key usage."""
     usages = cert.extended_key_usage_value
     return usages is None or "time_stamping" not in usages.native
 
