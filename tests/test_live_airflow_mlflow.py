@@ -201,20 +201,21 @@ def live(
         finally:
             controllers.close()
             pods.stop_all()
-        # what the pods' processes forked (task runners, executor workers, log servers)
-        # ended with them: nothing of this Airflow outlives the module
-        assert _processes_of(f"AIRFLOW_HOME={home}") == []
+        # what the pods' processes forked (task runners, executor workers, log servers,
+        # MLflow's uvicorn) ended with them: nothing of either outlives the module
+        assert _processes_of(f"AIRFLOW_HOME={home}", f":{env.postgres.port}/{mlflow_db}") == []
     drop_database(env.postgres, metastore)
 
 
-def _processes_of(marker: str) -> list[str]:
-    """Live processes (not zombies) whose environment holds ``marker``."""
+def _processes_of(*fragments: str) -> list[str]:
+    """Live processes (not zombies) with one of ``fragments`` in their environment."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             if not entry.name.isdigit() or "State:\tZ" in (entry / "status").read_text():
                 continue
-            if marker.encode() in (entry / "environ").read_bytes().split(b"\0"):
+            environment = (entry / "environ").read_bytes()
+            if any(f.encode() in environment for f in fragments):
                 found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
         except OSError:
             continue
