@@ -447,11 +447,12 @@ def tsa(tmp_path: Path) -> Iterator[Authority]:
     """An RFC 3161 time-stamping authority over HTTP (pyHanko's test TSA behind a real
     HTTP server), issued by a CA of its own, that can be told to lie."""
     import http.server
-    import threading
 
     from asn1crypto import keys, tsp
     from asn1crypto import x509 as asn1_x509
     from pyhanko.sign.timestamps import DummyTimeStamper
+
+    from fixtures.http_server import serving
 
     _, ca_file, ca_key, ca = _identity(tmp_path, "tsa-ca")
 
@@ -510,13 +511,9 @@ def tsa(tmp_path: Path) -> Iterator[Authority]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    authority.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield authority
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        authority.url = f"{url}/"
+        yield authority
 
 
 def test_a_time_stamped_signature_is_pades_b_t_and_its_authority_is_checked(

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -20,6 +20,7 @@ from drtests.http import request_json
 from drtests.monitoring.progress import ProgressPusher
 from drtests.monitoring.prometheus import PrometheusAPI
 from drtests.procedures.mlflow import server_answers
+from fixtures.http_server import serving
 
 SLOW_S = 1.5  # longer than every client timeout below
 CLIENT_TIMEOUT_S = 0.5
@@ -88,14 +89,8 @@ def slow_server() -> Iterator[SlowServer]:
 
         do_GET = do_POST = do_PATCH = do_PUT = _serve
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as state.url:
+        yield state
 
 
 def test_a_timed_out_request_is_sent_again_until_the_deadline(slow_server: SlowServer) -> None:
