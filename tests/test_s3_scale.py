@@ -11,7 +11,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,23 @@ def _reports_bucket(client: Any, name: str) -> str:
     return reports
 
 
+@dataclass(frozen=True)
+class Inventoried:
+    """The lake, a client of its S3 and the bucket its inventory reports go to."""
+
+    endpoint: S3Endpoint
+    name: str
+    client: Any
+    reports: str
+
+
+@pytest.fixture
+def inventoried(lake: tuple[S3Endpoint, str]) -> Inventoried:
+    endpoint, name = lake
+    client = endpoint.client()
+    return Inventoried(endpoint, name, client, _reports_bucket(client, name))
+
+
 def _damage(endpoint: S3Endpoint, bucket: str) -> None:
     client = endpoint.client()
     client.delete_object(Bucket=bucket, Key=f"{PREFIX}part-000 with space+plus.parquet")
@@ -127,10 +144,8 @@ def test_a_changed_multipart_object_is_read_not_trusted(
     assert [str(p).split(" (")[0] for p in compare(before, after)] == ["checksum-mismatch: big.bin"]
 
 
-def test_an_inventory_report_replaces_the_listing(lake: tuple[S3Endpoint, str]) -> None:
-    endpoint, name = lake
-    client = endpoint.client()
-    reports = _reports_bucket(client, name)
+def test_an_inventory_report_replaces_the_listing(inventoried: Inventoried) -> None:
+    client, name, reports = inventoried.client, inventoried.name, inventoried.reports
     expected = take_inventory(client, name, PREFIX)
     publish_inventory(client, name, reports, "inv", "daily", rows_per_file=5)
     manifest = latest_manifest(client, reports, "inv", name, "daily")
@@ -144,11 +159,9 @@ def test_an_inventory_report_replaces_the_listing(lake: tuple[S3Endpoint, str]) 
 
 
 def test_the_newest_inventory_is_read_and_a_damaged_one_refused(
-    lake: tuple[S3Endpoint, str],
+    inventoried: Inventoried,
 ) -> None:
-    endpoint, name = lake
-    client = endpoint.client()
-    reports = _reports_bucket(client, name)
+    client, name, reports = inventoried.client, inventoried.name, inventoried.reports
     old = datetime.now(UTC) - timedelta(days=3)
     publish_inventory(client, name, reports, "", "daily", created=old)
     publish_inventory(client, name, reports, "", "daily", file_format="Parquet")
@@ -184,11 +197,9 @@ def test_the_newest_inventory_is_read_and_a_damaged_one_refused(
 
 
 def test_a_key_gone_since_the_inventory_is_missing_not_an_error(
-    lake: tuple[S3Endpoint, str],
+    inventoried: Inventoried,
 ) -> None:
-    endpoint, name = lake
-    client = endpoint.client()
-    reports = _reports_bucket(client, name)
+    client, name, reports = inventoried.client, inventoried.name, inventoried.reports
     expected = take_inventory(client, name, PREFIX)
     publish_inventory(client, name, reports, "", "daily")
     client.delete_object(Bucket=name, Key=f"{PREFIX}legacy.csv")  # after S3 made the report
@@ -345,15 +356,14 @@ def test_the_verification_runs_as_a_spark_application_on_the_cluster(
 
 
 def test_the_command_line_verifies_a_location_by_its_inventory(
-    lake: tuple[S3Endpoint, str], tmp_path: Path
+    inventoried: Inventoried, tmp_path: Path
 ) -> None:
     """`drtests objectstore baseline|verify` on a live profile: listed by the inventory the
     profile names, failing on damage and on a report older than its maximum age."""
     import subprocess
 
-    endpoint, name = lake
-    client = endpoint.client()
-    reports = _reports_bucket(client, name)
+    endpoint, name, client = inventoried.endpoint, inventoried.name, inventoried.client
+    reports = inventoried.reports
     profile = tmp_path / "lake.toml"
 
     def write_profile(max_age: str) -> None:
