@@ -58,19 +58,16 @@ def verify_folder(
             print(f"{folder}: intact ({MANIFEST} verified)")
         for note in notes:  # each says what did check out
             print(f"{folder}: {note}")
-        recorded = recorded_head(folder) or "(none)"
-        stale = " recorded" if file_problems else ""  # not the heads of the folder as it is
-        print(f"{folder}: manifest head{stale} {recorded}" + _stale(file_problems))
+        # with damaged files, the heads printed are the recorded ones, not the folder's
+        recorded = " recorded" if file_problems else ""
+        stale = " (the files no longer match it)" if file_problems else ""
+        print(f"{folder}: manifest head{recorded} {recorded_head(folder) or '(none)'}{stale}")
         if evidence := recorded_evidence_head(folder):
             print(
-                f"{folder}: evidence head{stale} {evidence} (in report.pdf's footer: every "
-                "file but it)" + _stale(file_problems)
+                f"{folder}: evidence head{recorded} {evidence} (in report.pdf's footer: every "
+                f"file but it){stale}"
             )
     return status
-
-
-def _stale(file_problems: list[Problem]) -> str:
-    return " (the files no longer match it)" if file_problems else ""
 
 
 def refuse_if_signed(folder: Path, action: str) -> None:
